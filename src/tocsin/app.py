@@ -1,0 +1,59 @@
+"""The ASGI application: API, web UI and operational endpoints in one FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from tocsin import __version__, errors
+from tocsin.config import Settings, get_settings
+from tocsin.db.engine import make_engine, make_sessionmaker
+from tocsin.observability import BodySizeLimitMiddleware, RequestContextMiddleware
+from tocsin.routes import include_routes
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        worker = None
+        if run_worker:
+            from tocsin.jobs.worker import start_in_background
+
+            worker = await start_in_background(settings, app.state.sessionmaker)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        description="Incident management: alerts, response, communications, reviews.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    include_routes(app, settings)
+    # Starlette's signed cookie only carries the OpenID Connect state across the redirect;
+    # browser sessions themselves are server-side rows (see auth/service.py).
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="tocsin_sso",
+        https_only=settings.secure_cookies,
+        same_site="lax",
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

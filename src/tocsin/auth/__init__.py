@@ -1,0 +1,1 @@
+"""Who is acting: users, roles and permissions, API tokens, browser sessions, single sign-on."""

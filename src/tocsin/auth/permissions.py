@@ -1,0 +1,80 @@
+"""Roles and the permissions they grant: pure data, no I/O.
+
+Every route names one permission. A role is a set of permissions; an API token narrows its
+user's role to the scopes it was created with. The matrix is documented in
+docs/permissions.md and checked route by route by the test suite.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    RESPONDER = "responder"
+    COMMUNICATOR = "communicator"
+    STAKEHOLDER = "stakeholder"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    PUBLIC = "public"
+    """No login needed (status page, health checks, login form)."""
+    AUTHENTICATED = "authenticated"
+    """Any signed-in user (their own profile, logout)."""
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    POLICY_READ = "policy:read"
+    POLICY_WRITE = "policy:write"
+    CONFIG_APPLY = "config:apply"
+    AUDIT_READ = "audit:read"
+    USERS_READ = "users:read"
+    USERS_MANAGE = "users:manage"
+    TOKENS_OWN = "tokens:own"
+    JOBS_READ = "jobs:read"
+    JOBS_MANAGE = "jobs:manage"
+
+
+_EVERYONE = {
+    Permission.PUBLIC,
+    Permission.AUTHENTICATED,
+    Permission.CATALOG_READ,
+    Permission.POLICY_READ,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.RESPONDER: frozenset(
+        _EVERYONE
+        | {
+            Permission.CATALOG_WRITE,
+            Permission.TOKENS_OWN,
+            Permission.JOBS_READ,
+            Permission.USERS_READ,
+        }
+    ),
+    Role.COMMUNICATOR: frozenset(_EVERYONE | {Permission.TOKENS_OWN, Permission.USERS_READ}),
+    Role.STAKEHOLDER: frozenset(_EVERYONE),
+    Role.VIEWER: frozenset(_EVERYONE),
+}
+
+# Scopes a token can carry: everything but the pseudo-permissions every caller has anyway.
+TOKEN_SCOPES: frozenset[Permission] = frozenset(Permission) - {
+    Permission.PUBLIC,
+    Permission.AUTHENTICATED,
+}
+
+
+def role_allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]
+
+
+def effective_permissions(
+    role: Role, scopes: frozenset[Permission] | None = None
+) -> frozenset[Permission]:
+    """A token can never do more than its user's role; scopes only narrow it."""
+    granted = ROLE_PERMISSIONS[role]
+    if scopes is None:
+        return granted
+    return frozenset(p for p in granted if p in scopes or p not in TOKEN_SCOPES)

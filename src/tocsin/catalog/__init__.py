@@ -1,0 +1,1 @@
+"""The organisation Tocsin protects: teams, services and their dependencies, customers, vendors."""

@@ -1,0 +1,1 @@
+"""Database access: the engine, the declarative base, dialect helpers and migrations."""

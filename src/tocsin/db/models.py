@@ -1,0 +1,8 @@
+"""Imports every domain's tables so that metadata (and Alembic) sees the whole schema."""
+
+from tocsin.audit import models as audit_models
+from tocsin.auth import models as auth_models
+from tocsin.catalog import models as catalog_models
+from tocsin.db.base import Base
+
+__all__ = ["Base", "audit_models", "auth_models", "catalog_models"]

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja, htmx, Alpine.js) and live updates over SSE."""

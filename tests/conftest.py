@@ -1,0 +1,161 @@
+"""Test fixtures: a real database (SQLite or PostgreSQL, chosen with --db) for every test.
+
+SQLite: the schema is migrated once into a template file; each test gets a fresh copy.
+PostgreSQL: one database with a unique name per test process, migrated once, truncated after
+each test and dropped at the end. With CI=true a missing PostgreSQL server is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tocsin.clock import FrozenClock, SystemClock, set_clock
+from tocsin.config import Settings, load_settings
+from tocsin.db.engine import make_engine, make_sessionmaker
+from tocsin.db.migrate import upgrade
+from tocsin.db.models import Base
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="database the suite runs against",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if config.getoption("--db") != "postgresql" and item.get_closest_marker("postgres_only"):
+            item.add_marker(
+                pytest.mark.skip(reason="PostgreSQL-specific: run with --db postgresql")
+            )
+
+
+@pytest.fixture(scope="session")
+def db_kind(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--db"))
+
+
+def _psycopg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _migrate(url: str) -> None:
+    async def go() -> None:
+        engine = make_engine(load_settings(database_url=url))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def template_database(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if db_kind == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        _migrate(url)
+        yield url
+        return
+    server = os.environ.get("TOCSIN_TEST_POSTGRES_URL", DEFAULT_PG)
+    name = f"tocsin_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(_psycopg_dsn(server), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI and does not answer: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(_psycopg_dsn(server), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(db_kind: str, template_database: str, tmp_path: Path) -> Iterator[str]:
+    if db_kind == "sqlite":
+        source = Path(make_url(template_database).database or "")
+        target = tmp_path / "tocsin.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    yield template_database
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with psycopg.connect(_psycopg_dsn(template_database), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url, log_level="warning")
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def clock() -> Iterator[FrozenClock]:
+    frozen = FrozenClock()
+    set_clock(frozen)
+    yield frozen
+    set_clock(SystemClock())
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    from tocsin.app import create_app
+
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+
+
+async def count_rows(session: AsyncSession, model: Any) -> int:
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
