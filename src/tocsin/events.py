@@ -22,7 +22,7 @@ class Event:
     """dotted, e.g. catalog.service.updated"""
     data: dict[str, Any] = field(default_factory=dict)
     audience: str = "authenticated"
-    """who may see it on a live stream: a permission name, or "private:<id>" for private incidents"""
+    """who may see it live: a permission name, or "private:<id>" for a private incident"""
     at: str = field(default_factory=lambda: utcnow().isoformat())
 
 
