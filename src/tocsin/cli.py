@@ -204,6 +204,13 @@ def token_create(
 
 def _register_domain_commands() -> None:
     """Domains that bring their own commands add them here."""
+    from tocsin.demo import cli as demo_cli
+    from tocsin.jobs import cli as jobs_cli
+    from tocsin.manifest import cli as manifest_cli
+
+    jobs_cli.register(app)
+    manifest_cli.register(app)
+    demo_cli.register(app)
 
 
 def main() -> None:

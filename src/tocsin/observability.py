@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -146,9 +147,15 @@ class BodySizeLimitMiddleware:
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
+        async def guarded_send(message: Message) -> None:
+            # Frameworks turn an error raised while reading the body into their own 400;
+            # a body cut short for its size must answer 413 instead.
+            if not rejected:
+                await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if rejected:
             await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:

@@ -8,11 +8,33 @@ from tocsin import ops
 from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth import views as auth_views
+from tocsin.catalog import api as catalog_api
+from tocsin.catalog import views as catalog_views
 from tocsin.config import Settings
+from tocsin.jobs import api as jobs_api
+from tocsin.jobs import notify as jobs_notify
+from tocsin.manifest import api as manifest_api
+from tocsin.policy import api as policy_api
+from tocsin.policy import views as policy_views
+from tocsin.web import admin as web_admin
+from tocsin.web import assets as web_assets
+from tocsin.web import live as web_live
+from tocsin.web import views as web_views
 
 
 def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(ops.router)
     app.include_router(auth_api.router)
     app.include_router(audit_api.router)
+    app.include_router(catalog_api.router)
+    app.include_router(policy_api.router)
+    app.include_router(jobs_api.router)
+    app.include_router(manifest_api.router)
+    app.include_router(jobs_notify.relay_router)
     app.include_router(auth_views.router)
+    app.include_router(web_views.router)
+    app.include_router(web_admin.router)
+    app.include_router(catalog_views.router)
+    app.include_router(policy_views.router)
+    app.include_router(web_live.router)
+    app.include_router(web_assets.router)

@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages for browsers."""
+"""Sign-in and sign-out for browsers: password form and single sign-on."""
 
 from __future__ import annotations
 
@@ -6,19 +6,29 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlparse
 
+import httpx
+import structlog
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client.errors import MismatchingStateError
+from authlib.integrations.starlette_client import OAuthError
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from joserfc.errors import JoseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.auth import service
+from tocsin.auth import service, sso
 from tocsin.auth.dependencies import SESSION_COOKIE, Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.config import Settings
 from tocsin.db.session import get_session
+from tocsin.errors import ProblemError
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+log = structlog.get_logger("tocsin.auth")
+
+SSO_NEXT_KEY = "oidc_next"
 
 
 def safe_next(target: str | None) -> str:
@@ -93,4 +103,78 @@ async def logout(
         await service.end_session(session, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _sso_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    if not settings.oidc_enabled:
+        raise ProblemError(404, "Not found", "single sign-on is not configured")
+    return settings
+
+
+def _sso_failed(request: Request, status: int, reason: str) -> Response:
+    log.warning("sso.refused", reason=reason)
+    return render(
+        request,
+        "login.html",
+        status_code=status,
+        next="/",
+        error=f"Single sign-on failed: {reason}.",
+    )
+
+
+@router.get("/auth/oidc/login")
+async def oidc_login(
+    request: Request,
+    next: str | None = None,
+    _: Principal = Depends(Requires(Permission.PUBLIC)),
+) -> Response:
+    """Sends the browser to the identity provider; `next` waits in the signed SSO cookie."""
+    settings = _sso_settings(request)
+    request.session[SSO_NEXT_KEY] = safe_next(next)
+    try:
+        redirect: Response = await sso.client_for(request.app).authorize_redirect(
+            request, sso.callback_url(settings)
+        )
+    except httpx.HTTPError:
+        return _sso_failed(request, 502, "the identity provider does not answer")
+    return redirect
+
+
+@router.get("/auth/oidc/callback")
+async def oidc_callback(
+    request: Request,
+    _: Principal = Depends(Requires(Permission.PUBLIC)),
+    session: AsyncSession = Depends(get_session),
+) -> Response:
+    """Exchanges the code, verifies the ID token, then signs in like the password form does."""
+    settings = _sso_settings(request)
+    client = sso.client_for(request.app)
+    try:
+        token = await client.authorize_access_token(request)
+    except MismatchingStateError:
+        # Forged, replayed or expired: the state was not issued to this browser.
+        return _sso_failed(request, 400, "the sign-in request is unknown or expired; start again")
+    except OAuthError as exc:
+        # The provider said no (access_denied, invalid_grant…).
+        return _sso_failed(request, 400, exc.description or exc.error or "invalid response")
+    except (AuthlibBaseError, JoseError) as exc:
+        return _sso_failed(request, 400, f"the ID token is not valid ({type(exc).__name__})")
+    except httpx.HTTPError:
+        return _sso_failed(request, 502, "the identity provider does not answer")
+    claims = token.get("userinfo")
+    if not claims:
+        return _sso_failed(request, 400, "the identity provider sent no ID token")
+    try:
+        identity = sso.identity_from_claims(claims)
+        user = await sso.find_or_create_user(session, settings, identity)
+    except sso.SsoRefused as exc:
+        await session.rollback()
+        return _sso_failed(request, 403, str(exc))
+    new = await service.start_session(
+        session, user, lifetime=timedelta(hours=settings.session_lifetime_hours), method="oidc"
+    )
+    response = RedirectResponse(safe_next(request.session.pop(SSO_NEXT_KEY, None)), 303)
+    set_session_cookie(response, settings, new.cookie_value)
     return response

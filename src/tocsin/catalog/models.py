@@ -1,11 +1,20 @@
-"""Catalog tables."""
+"""Catalog tables: who owns what, what depends on what, who pays for it, who backs it.
+
+Structured values that are always read and written whole (tags, runbook links, SLA terms,
+escalation contacts) are JSON validated by the pydantic shapes in schemas.py; relationships
+that are queried from both ends (dependencies, customers' services, vendors' services) are
+tables.
+"""
 
 from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tocsin.db.base import Base, IdMixin, TimestampMixin
+from tocsin.db.base import Base, IdMixin, JSONType, TimestampMixin
 
 
 class Team(IdMixin, TimestampMixin, Base):
@@ -16,3 +25,117 @@ class Team(IdMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(sa.Text, default="")
     email: Mapped[str | None] = mapped_column(sa.String(320))
     chat_channel: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class Service(IdMixin, TimestampMixin, Base):
+    __tablename__ = "services"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    owner_team_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("teams.id", ondelete="RESTRICT"), index=True
+    )
+    tier: Mapped[str] = mapped_column(sa.String(16), default="tier-3")
+    tags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    runbooks: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    """[{title, url}]"""
+
+
+class ServiceDependency(IdMixin, Base):
+    """`service` depends on `depends_on`; the edge belongs to the dependent service."""
+
+    __tablename__ = "service_dependencies"
+    __table_args__ = (
+        sa.UniqueConstraint("service_id", "depends_on_id"),
+        sa.CheckConstraint("service_id <> depends_on_id", name="no_self_dependency"),
+    )
+
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"))
+    depends_on_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(8), default="hard")
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class BusinessUnit(IdMixin, TimestampMixin, Base):
+    __tablename__ = "business_units"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    contact_email: Mapped[str | None] = mapped_column(sa.String(320))
+
+
+class CustomerTier(IdMixin, TimestampMixin, Base):
+    """A class of customer with one SLA; optionally specific to one business unit."""
+
+    __tablename__ = "customer_tiers"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    business_unit_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("business_units.id", ondelete="RESTRICT"), index=True
+    )
+    sla: Mapped[dict[str, Any]]
+    """availability target, response/resolution minutes per severity, credit rule"""
+
+
+class Customer(IdMixin, TimestampMixin, Base):
+    __tablename__ = "customers"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    tier_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("customer_tiers.id", ondelete="RESTRICT"), index=True
+    )
+    business_unit_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("business_units.id", ondelete="RESTRICT"), index=True
+    )
+    contact_email: Mapped[str | None] = mapped_column(sa.String(320))
+    monthly_fee: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+
+
+class CustomerService(Base):
+    __tablename__ = "customer_services"
+
+    customer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Vendor(IdMixin, TimestampMixin, Base):
+    """A third party in the response, with the contact protocol agreed before any incident."""
+
+    __tablename__ = "vendors"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    portal_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    phone: Mapped[str | None] = mapped_column(sa.String(50))
+    account_id: Mapped[str | None] = mapped_column(sa.String(200))
+    support_email: Mapped[str | None] = mapped_column(sa.String(320))
+    contact_instructions: Mapped[str] = mapped_column(sa.Text, default="")
+    escalation_contacts: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    """[{name, role, email, phone}] in the order to call them"""
+    response_minutes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """contractual response time per severity slug"""
+
+
+class VendorService(Base):
+    __tablename__ = "vendor_services"
+
+    vendor_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("vendors.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -4,5 +4,7 @@ from tocsin.audit import models as audit_models
 from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.db.base import Base
+from tocsin.jobs import models as jobs_models
+from tocsin.policy import models as policy_models
 
-__all__ = ["Base", "audit_models", "auth_models", "catalog_models"]
+__all__ = ["Base", "audit_models", "auth_models", "catalog_models", "jobs_models", "policy_models"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 15:48:42.616464
+Create Date: 2026-11-26 16:00:52.620077
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,61 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_entries_object", ["object_type", "object_id"], unique=False)
 
     op.create_table(
+        "business_units",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("contact_email", sa.String(length=320), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_business_units")),
+        sa.UniqueConstraint("slug", name=op.f("uq_business_units_slug")),
+    )
+    op.create_table(
+        "jobs",
+        sa.Column("kind", sa.String(length=100), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("run_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=120), nullable=True),
+        sa.Column("claimed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("finished_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_jobs_idempotency_key")),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_jobs_status_locked_until", ["status", "locked_until"], unique=False
+        )
+        batch_op.create_index("ix_jobs_status_run_at", ["status", "run_at"], unique=False)
+
+    op.create_table(
+        "severities",
+        sa.Column("slug", sa.String(length=50), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("definition", sa.Text(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_severities")),
+        sa.UniqueConstraint("name", name=op.f("uq_severities_name")),
+        sa.UniqueConstraint("slug", name=op.f("uq_severities_slug")),
+    )
+    op.create_table(
         "teams",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -79,6 +134,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
         sa.UniqueConstraint("oidc_subject", name=op.f("uq_users_oidc_subject")),
+    )
+    op.create_table(
+        "vendors",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("portal_url", sa.String(length=2000), nullable=True),
+        sa.Column("phone", sa.String(length=50), nullable=True),
+        sa.Column("account_id", sa.String(length=200), nullable=True),
+        sa.Column("support_email", sa.String(length=320), nullable=True),
+        sa.Column("contact_instructions", sa.Text(), nullable=False),
+        sa.Column(
+            "escalation_contacts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "response_minutes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_vendors")),
+        sa.UniqueConstraint("slug", name=op.f("uq_vendors_slug")),
     )
     op.create_table(
         "api_tokens",
@@ -125,6 +206,136 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_browser_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "customer_tiers",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("business_unit_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "sla",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["business_unit_id"],
+            ["business_units.id"],
+            name=op.f("fk_customer_tiers_business_unit_id_business_units"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_tiers")),
+        sa.UniqueConstraint("slug", name=op.f("uq_customer_tiers_slug")),
+    )
+    with op.batch_alter_table("customer_tiers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_tiers_business_unit_id"), ["business_unit_id"], unique=False
+        )
+
+    op.create_table(
+        "job_attempts",
+        sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("worker_id", sa.String(length=120), nullable=False),
+        sa.Column("started_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_job_attempts_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_attempts")),
+    )
+    with op.batch_alter_table("job_attempts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_job_attempts_job_id"), ["job_id"], unique=False)
+
+    op.create_table(
+        "services",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("owner_team_id", sa.Integer(), nullable=True),
+        sa.Column("tier", sa.String(length=16), nullable=False),
+        sa.Column(
+            "tags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "runbooks",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_team_id"],
+            ["teams.id"],
+            name=op.f("fk_services_owner_team_id_teams"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_services")),
+        sa.UniqueConstraint("slug", name=op.f("uq_services_slug")),
+    )
+    with op.batch_alter_table("services", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_services_owner_team_id"), ["owner_team_id"], unique=False
+        )
+
+    op.create_table(
+        "severity_policies",
+        sa.Column("severity_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "kpi_targets",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "escalation",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "postmortem",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "communications",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "executive_notification",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "technical_resolution",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "business_resolution",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["severity_id"],
+            ["severities.id"],
+            name=op.f("fk_severity_policies_severity_id_severities"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_severity_policies")),
+        sa.UniqueConstraint("severity_id", name=op.f("uq_severity_policies_severity_id")),
+    )
+    op.create_table(
         "team_memberships",
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -145,12 +356,156 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_team_memberships")),
         sa.UniqueConstraint("team_id", "user_id", name=op.f("uq_team_memberships_team_id_user_id")),
     )
+    op.create_table(
+        "customers",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("tier_id", sa.Integer(), nullable=True),
+        sa.Column("business_unit_id", sa.Integer(), nullable=True),
+        sa.Column("contact_email", sa.String(length=320), nullable=True),
+        sa.Column("monthly_fee", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["business_unit_id"],
+            ["business_units.id"],
+            name=op.f("fk_customers_business_unit_id_business_units"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tier_id"],
+            ["customer_tiers.id"],
+            name=op.f("fk_customers_tier_id_customer_tiers"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+        sa.UniqueConstraint("slug", name=op.f("uq_customers_slug")),
+    )
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customers_business_unit_id"), ["business_unit_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_customers_tier_id"), ["tier_id"], unique=False)
+
+    op.create_table(
+        "service_dependencies",
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("depends_on_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "service_id <> depends_on_id", name=op.f("ck_service_dependencies_no_self_dependency")
+        ),
+        sa.ForeignKeyConstraint(
+            ["depends_on_id"],
+            ["services.id"],
+            name=op.f("fk_service_dependencies_depends_on_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_service_dependencies_service_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_dependencies")),
+        sa.UniqueConstraint(
+            "service_id",
+            "depends_on_id",
+            name=op.f("uq_service_dependencies_service_id_depends_on_id"),
+        ),
+    )
+    with op.batch_alter_table("service_dependencies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_service_dependencies_depends_on_id"), ["depends_on_id"], unique=False
+        )
+
+    op.create_table(
+        "vendor_services",
+        sa.Column("vendor_id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_vendor_services_service_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vendor_id"],
+            ["vendors.id"],
+            name=op.f("fk_vendor_services_vendor_id_vendors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("vendor_id", "service_id", name=op.f("pk_vendor_services")),
+    )
+    with op.batch_alter_table("vendor_services", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_vendor_services_service_id"), ["service_id"], unique=False
+        )
+
+    op.create_table(
+        "customer_services",
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_services_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_customer_services_service_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("customer_id", "service_id", name=op.f("pk_customer_services")),
+    )
+    with op.batch_alter_table("customer_services", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_services_service_id"), ["service_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("customer_services", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_services_service_id"))
+
+    op.drop_table("customer_services")
+    with op.batch_alter_table("vendor_services", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vendor_services_service_id"))
+
+    op.drop_table("vendor_services")
+    with op.batch_alter_table("service_dependencies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_service_dependencies_depends_on_id"))
+
+    op.drop_table("service_dependencies")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customers_tier_id"))
+        batch_op.drop_index(batch_op.f("ix_customers_business_unit_id"))
+
+    op.drop_table("customers")
     op.drop_table("team_memberships")
+    op.drop_table("severity_policies")
+    with op.batch_alter_table("services", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_services_owner_team_id"))
+
+    op.drop_table("services")
+    with op.batch_alter_table("job_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_job_attempts_job_id"))
+
+    op.drop_table("job_attempts")
+    with op.batch_alter_table("customer_tiers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_tiers_business_unit_id"))
+
+    op.drop_table("customer_tiers")
     with op.batch_alter_table("browser_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_browser_sessions_user_id"))
 
@@ -159,8 +514,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
 
     op.drop_table("api_tokens")
+    op.drop_table("vendors")
     op.drop_table("users")
     op.drop_table("teams")
+    op.drop_table("severities")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_status_run_at")
+        batch_op.drop_index("ix_jobs_status_locked_until")
+
+    op.drop_table("jobs")
+    op.drop_table("business_units")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entries_object")
         batch_op.drop_index(batch_op.f("ix_audit_entries_at"))

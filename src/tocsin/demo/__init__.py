@@ -1,0 +1,1 @@
+"""The demo organisation that `make run` starts with: the Astronomy Shop."""

@@ -1,0 +1,154 @@
+"""Several workers and nodes on one PostgreSQL database: row locks and LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import count_rows
+from tocsin.config import Settings
+from tocsin.db.dialect import psycopg_conninfo
+from tocsin.db.engine import make_engine, make_sessionmaker
+from tocsin.events import Event, EventBus
+from tocsin.jobs import service
+from tocsin.jobs.models import Job, JobAttempt, JobStatus
+from tocsin.jobs.notify import EventRelay
+from tocsin.jobs.registry import JobContext, Registry, job_handler
+from tocsin.jobs.worker import Worker
+
+pytestmark = pytest.mark.postgres_only
+
+JOBS = 600
+
+
+async def test_two_workers_never_run_one_job_twice(
+    settings: Settings, session: AsyncSession
+) -> None:
+    handlers = Registry()
+    runs: Counter[int] = Counter()
+    by_worker: Counter[str] = Counter()
+    all_ran = asyncio.Event()
+
+    @job_handler("count", into=handlers)
+    async def count(ctx: JobContext, payload: dict[str, Any]) -> None:
+        runs[ctx.job_id] += 1
+        by_worker[ctx.worker_id] += 1
+        await asyncio.sleep(0)  # give the other worker's claims a chance to interleave
+        if sum(runs.values()) >= JOBS:
+            all_ran.set()
+
+    tuned = settings.model_copy(update={"worker_batch_size": 25, "worker_concurrency": 4})
+    engines = [make_engine(tuned), make_engine(tuned)]
+    workers = [
+        Worker(tuned, make_sessionmaker(engine), registry=handlers, worker_id=name)
+        for engine, name in zip(engines, ("left", "right"), strict=True)
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        await service.enqueue_many(
+            session, [service.NewJob("count", {"n": n}) for n in range(JOBS)]
+        )
+        await session.commit()
+        async with asyncio.timeout(60):
+            await all_ran.wait()
+    finally:
+        for worker in workers:
+            await worker.stop()
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
+        for engine in engines:
+            await engine.dispose()
+
+    assert len(runs) == JOBS
+    assert set(runs.values()) == {1}, [job for job, n in runs.items() if n > 1]
+    assert set(by_worker) == {"left", "right"}  # both really competed for the same rows
+    statuses = await session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))
+    assert dict(statuses.tuples().all()) == {JobStatus.SUCCEEDED.value: JOBS}
+    assert await count_rows(session, JobAttempt) == JOBS
+
+
+async def test_job_committed_on_another_node_wakes_an_idle_worker_at_once(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> None:
+    handlers = Registry()
+    done = asyncio.Event()
+
+    @job_handler("page", into=handlers)
+    async def page(ctx: JobContext, payload: dict[str, Any]) -> None:
+        done.set()
+
+    # Waking through this process's commit hook is switched off: only NOTIFY can do it, and
+    # the poll interval is far longer than the test waits.
+    worker = Worker(
+        settings.model_copy(update={"worker_poll_seconds": 60}),
+        sessionmaker,
+        registry=handlers,
+        local_wakeups=False,
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            await worker.idle.wait()
+        await service.schedule(session, "page")
+        async with asyncio.timeout(10):
+            await done.wait()
+    finally:
+        await worker.stop()
+        await task
+
+
+async def test_concurrent_schedules_with_one_key_store_one_job(
+    sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> None:
+    async with sessionmaker() as first_tx, sessionmaker() as second_tx:
+        first = await service.enqueue(first_tx, "page", idempotency_key="incident-7-page")
+        second_task = asyncio.create_task(
+            service.enqueue(second_tx, "page", idempotency_key="incident-7-page")
+        )
+        async with asyncio.timeout(10):
+            # The second insert waits on the first transaction's uncommitted key.
+            while not await session.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ):
+                await session.rollback()
+                await asyncio.sleep(0.01)
+        await session.rollback()
+        await first_tx.commit()
+        second = await second_task
+        await second_tx.commit()
+    assert second.id == first.id
+    assert await count_rows(session, Job) == 1
+
+
+async def test_events_reach_other_nodes_once_and_never_come_back(settings: Settings) -> None:
+    conninfo = psycopg_conninfo(settings.database_url)
+    assert conninfo is not None
+    bus_a, bus_b = EventBus(), EventBus()
+    relay_a = EventRelay(conninfo, bus_a, node_id="node-a")
+    relay_b = EventRelay(conninfo, bus_b, node_id="node-b")
+    assert await relay_a.start() and await relay_b.start()
+    try:
+        async with bus_a.stream() as seen_a, bus_b.stream() as seen_b:
+            sent = Event("incident.updated", {"id": 7}, "private:7")
+            await bus_a.publish(sent)
+            async with asyncio.timeout(10):
+                received = await seen_b.get()
+            assert received == sent
+            assert seen_a.get_nowait() == sent  # delivered locally, once
+            await bus_b.publish(Event("incident.resolved", {"id": 7}))
+            async with asyncio.timeout(10):
+                after = await seen_a.get()
+            # Node A's own event, relayed back through the database before B's, was skipped.
+            assert after.name == "incident.resolved"
+            assert seen_a.empty()
+    finally:
+        await relay_a.stop()
+        await relay_b.stop()
