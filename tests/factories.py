@@ -28,18 +28,22 @@ class Caller:
 
 
 async def make_user(
-    session: AsyncSession, role: Role = Role.RESPONDER, email: str | None = None
+    session: AsyncSession,
+    role: Role = Role.RESPONDER,
+    email: str | None = None,
+    password: str | None = PASSWORD,
 ) -> User:
     email = email or f"{role.value}{next(_counter)}@example.test"
     return await auth.create_user(
-        session, Actor.system("test"), email=email, role=role, password=PASSWORD
+        session, Actor.system("test"), email=email, role=role, password=password
     )
 
 
 async def make_caller(
     session: AsyncSession, role: Role = Role.RESPONDER, scopes: frozenset[Permission] | None = None
 ) -> Caller:
-    user = await make_user(session, role)
+    # Token callers need no password: argon2 is deliberately slow, and the suite makes many.
+    user = await make_user(session, role, password=None)
     issued = await auth.create_token(
         session, Actor.system("test"), user=user, name="test", scopes=scopes
     )

@@ -150,3 +150,38 @@ async def test_bad_bodies_get_problem_json_naming_the_field(
     assert response.json()["errors"]
     listed = (await client.get("/api/v1/tokens", headers=caller.headers)).json()
     assert [t["name"] for t in listed] == ["test"]  # only the caller's own token
+
+
+async def test_admin_creates_a_user_who_can_then_sign_in(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    admin = await make_caller(session, Role.ADMIN)
+    created = await client.post(
+        "/api/v1/users",
+        json={"email": "New.Person@Example.com", "role": "communicator", "password": PASSWORD},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["email"] == "new.person@example.com"
+    assert created.json()["team_ids"] == []
+    await browser_login(client, "new.person@example.com")
+    duplicate = await client.post(
+        "/api/v1/users",
+        json={"email": "new.person@example.com", "role": "viewer"},
+        headers=admin.headers,
+    )
+    assert duplicate.status_code == 409
+    assert duplicate.json()["errors"][0]["field"] == "email"
+
+
+async def test_audit_filter_by_person_includes_their_token_actions(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    admin = await make_caller(session, Role.ADMIN)
+    await client.post(
+        "/api/v1/users", json={"email": "x@example.com", "role": "viewer"}, headers=admin.headers
+    )
+    entries = (
+        await client.get(f"/api/v1/audit?actor={admin.user.email}", headers=admin.headers)
+    ).json()
+    assert [e["action"] for e in entries if e["object_type"] == "user"] == ["user.create"]

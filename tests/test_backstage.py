@@ -168,3 +168,20 @@ spec: {name: Fraud check, owner_team: payments-team, dependencies: [payment-gate
     assert summary.counts(["Service"])["Service"]["created"] == 4
     fraud = await catalog.get_service(session, "fraud-check")
     assert [d.service for d in fraud.dependencies] == ["payment-gateway"]
+
+
+def test_tags_tocsin_cannot_hold_are_skipped_with_a_note() -> None:
+    text = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: engine
+  tags: [cpp, "c#", Rust]
+spec: {type: service, lifecycle: production, owner: ops}
+"""
+    (service,), notes = parse([SourceFile("catalog-info.yaml", text)])
+    assert service.data["spec"]["tags"] == ["cpp", "rust"]
+    assert notes == [
+        "catalog-info.yaml:5:15: skipped tag 'c#' of engine: "
+        "Tocsin tags are letters, digits and : . _ / -"
+    ]

@@ -166,3 +166,13 @@ async def test_db_upgrade_is_idempotent(
         assert run.code == 0, run.err
         assert run.out.strip() == "database is up to date"
     await browser_login(client, user.email, PASSWORD)  # the data is still there
+
+
+async def test_a_new_installation_gets_the_default_severities(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    run = await tocsin("db", "upgrade", database_url=url)
+    assert run.code == 0, run.err
+    exported = await tocsin("export", database_url=url)
+    assert exported.code == 0, exported.err
+    for severity in ("SEV1", "SEV2", "SEV3", "SEV4"):
+        assert severity in exported.out

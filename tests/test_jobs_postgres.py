@@ -68,7 +68,7 @@ async def test_two_workers_never_run_one_job_twice(
     assert set(runs.values()) == {1}, [job for job, n in runs.items() if n > 1]
     assert set(by_worker) == {"left", "right"}  # both really competed for the same rows
     statuses = await session.execute(sa.select(Job.status, sa.func.count()).group_by(Job.status))
-    assert dict(statuses.tuples().all()) == {JobStatus.SUCCEEDED.value: JOBS}
+    assert {s: n for s, n in statuses.all()} == {JobStatus.SUCCEEDED.value: JOBS}
     assert await count_rows(session, JobAttempt) == JOBS
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from oidc_provider_mock import run_server_in_thread
@@ -203,16 +204,13 @@ async def test_unknown_state_is_refused_with_400(
 
 
 async def test_a_code_issued_to_another_browser_is_refused(
-    app: object, client: httpx.AsyncClient, session: AsyncSession, provider: str
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, provider: str
 ) -> None:
     """Login CSRF: an attacker's code, delivered to the victim's browser, signs nobody in."""
     await provider_user(provider, "attacker", email="evil@example.test", email_verified=True)
     victim_authorize = await start(client, provider)
     victim_state = parse_qs(urlparse(victim_authorize).query)["state"][0]
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-        base_url=APP,
-    ) as attacker:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP) as attacker:
         attacker_callback = await authorize_at_provider(await start(attacker, provider), "attacker")
     code = parse_qs(urlparse(attacker_callback).query)["code"][0]
     response = await client.get("/auth/oidc/callback", params={"code": code, "state": victim_state})
@@ -271,9 +269,7 @@ async def test_login_page_offers_sso_when_configured(client: httpx.AsyncClient) 
     assert "Sign in with single sign-on" in page.text
 
 
-async def test_without_configuration_sso_routes_are_404(
-    database_url: str, tmp_path: object
-) -> None:
+async def test_without_configuration_sso_routes_are_404(database_url: str) -> None:
     from asgi_lifespan import LifespanManager
 
     from tocsin.app import create_app

@@ -54,12 +54,16 @@ async def with_session(settings: Settings, use: Callable[[Any], Awaitable[T]]) -
 
 
 async def migrate(settings: Settings) -> None:
-    from tocsin.db.engine import make_engine
+    """Bring the schema up to date and give a new installation its default severities."""
+    from tocsin.db.engine import make_engine, make_sessionmaker
     from tocsin.db.migrate import upgrade
+    from tocsin.policy.service import ensure_default_policies
 
     engine = make_engine(settings)
     try:
         await upgrade(engine)
+        async with make_sessionmaker(engine)() as session:
+            await ensure_default_policies(session)
     finally:
         await engine.dispose()
 

@@ -96,9 +96,18 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+def _html_error(request: Request, status: int, title: str, detail: str | None) -> Response:
+    """A person in a browser gets a page they can navigate away from, not a JSON document."""
+    from tocsin.web.templating import render
+
+    return render(request, "error.html", status_code=status, title=title, detail=detail or title)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:
+        if exc.status in {403, 404} and _wants_html(request):
+            return _html_error(request, exc.status, exc.title, exc.detail)
         return problem_response(
             request, exc.status, exc.title, exc.detail, exc.errors, exc.headers, exc.extra
         )
@@ -127,6 +136,8 @@ def install(app: FastAPI) -> None:
             429: "Too many requests",
         }.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code in {403, 404} and _wants_html(request):
+            return _html_error(request, exc.status_code, title, detail)
         return problem_response(
             request, exc.status_code, title, detail, headers=getattr(exc, "headers", None)
         )

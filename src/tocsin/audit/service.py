@@ -76,7 +76,13 @@ async def search(session: AsyncSession, query: AuditQuery) -> list[AuditEntry]:
     if query.action:
         stmt = stmt.where(AuditEntry.action == query.action)
     if query.actor_label:
-        stmt = stmt.where(AuditEntry.actor_label == query.actor_label)
+        # A person's token actions are labelled "email (token N)": they are that person's too.
+        stmt = stmt.where(
+            sa.or_(
+                AuditEntry.actor_label == query.actor_label,
+                AuditEntry.actor_label.startswith(f"{query.actor_label} (token ", autoescape=True),
+            )
+        )
     if query.since:
         stmt = stmt.where(AuditEntry.at >= query.since)
     if query.until:

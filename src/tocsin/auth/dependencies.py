@@ -39,6 +39,9 @@ async def _principal(request: Request, session: AsyncSession) -> Principal:
         principal = resolved
     elif cookie := request.cookies.get(SESSION_COOKIE):
         principal = await service.resolve_session(session, cookie) or principal
+    # End the look-up's transaction: on SQLite every transaction holds the write lock, and a
+    # handler that opens a second session must not wait behind its own request.
+    await session.commit()
     request.state.principal = principal
     return principal
 

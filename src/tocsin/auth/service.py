@@ -97,6 +97,7 @@ async def create_user(
         role=role.value,
         password_hash=hash_password(password) if password else None,
         oidc_subject=oidc_subject,
+        memberships=[],
     )
     session.add(user)
     await session.flush()
@@ -178,7 +179,7 @@ async def set_team_membership(
 
 
 async def remove_team_membership(
-    session: AsyncSession, actor: Actor, *, user_id: int, team_id: int
+    session: AsyncSession, actor: Actor, *, user_id: int, team_id: int, commit: bool = True
 ) -> None:
     membership = await session.scalar(
         sa.select(TeamMembership).where(
@@ -189,7 +190,8 @@ async def remove_team_membership(
         raise NotFound("team membership", f"{team_id}/{user_id}")
     audit.record(session, actor, "team.member.remove", "team", team_id, before=snapshot(membership))
     await session.delete(membership)
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
 def principal_for(

@@ -46,6 +46,7 @@ router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 READ = Depends(Requires(Permission.CATALOG_READ))
 WRITE = Depends(Requires(Permission.CATALOG_WRITE))
+ADMIN = Depends(Requires(Permission.CATALOG_ADMIN))
 DB = Depends(get_session)
 
 
@@ -63,7 +64,7 @@ async def list_teams(_: Principal = READ, session: AsyncSession = DB) -> list[Te
 
 @router.post("/teams", response_model=TeamOut, status_code=201)
 async def create_team(
-    body: TeamCreate, who: Principal = WRITE, session: AsyncSession = DB
+    body: TeamCreate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> TeamOut:
     return await catalog.create_team(session, who, body)
 
@@ -75,34 +76,34 @@ async def get_team(slug: str, _: Principal = READ, session: AsyncSession = DB) -
 
 @router.patch("/teams/{slug}", response_model=TeamOut)
 async def update_team(
-    slug: str, body: TeamUpdate, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: TeamUpdate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> TeamOut:
     return await catalog.update_team(session, who, slug, body)
 
 
 @router.delete("/teams/{slug}", status_code=204, response_class=Response)
-async def delete_team(slug: str, who: Principal = WRITE, session: AsyncSession = DB) -> Response:
+async def delete_team(slug: str, who: Principal = ADMIN, session: AsyncSession = DB) -> Response:
     await catalog.delete_team(session, who, slug)
     return _gone()
 
 
 @router.put("/teams/{slug}/members", response_model=TeamOut)
 async def set_team_members(
-    slug: str, body: MembersPut, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: MembersPut, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> TeamOut:
     return await catalog.set_team_members(session, who, slug, body.members)
 
 
 @router.post("/teams/{slug}/members", response_model=TeamOut)
 async def add_team_member(
-    slug: str, body: MemberIn, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: MemberIn, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> TeamOut:
     return await catalog.add_team_member(session, who, slug, body)
 
 
 @router.delete("/teams/{slug}/members/{user_id}", response_model=TeamOut)
 async def remove_team_member(
-    slug: str, user_id: int, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, user_id: int, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> TeamOut:
     return await catalog.remove_team_member(session, who, slug, user_id)
 
@@ -210,7 +211,7 @@ async def list_business_units(
 
 @router.post("/business-units", response_model=BusinessUnitOut, status_code=201)
 async def create_business_unit(
-    body: BusinessUnitCreate, who: Principal = WRITE, session: AsyncSession = DB
+    body: BusinessUnitCreate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> BusinessUnitOut:
     return await catalog.create_business_unit(session, who, body)
 
@@ -224,14 +225,14 @@ async def get_business_unit(
 
 @router.patch("/business-units/{slug}", response_model=BusinessUnitOut)
 async def update_business_unit(
-    slug: str, body: BusinessUnitUpdate, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: BusinessUnitUpdate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> BusinessUnitOut:
     return await catalog.update_business_unit(session, who, slug, body)
 
 
 @router.delete("/business-units/{slug}", status_code=204, response_class=Response)
 async def delete_business_unit(
-    slug: str, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> Response:
     await catalog.delete_business_unit(session, who, slug)
     return _gone()
@@ -249,7 +250,7 @@ async def list_customer_tiers(
 
 @router.post("/customer-tiers", response_model=CustomerTierOut, status_code=201)
 async def create_customer_tier(
-    body: CustomerTierCreate, who: Principal = WRITE, session: AsyncSession = DB
+    body: CustomerTierCreate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> CustomerTierOut:
     return await catalog.create_customer_tier(session, who, body)
 
@@ -263,14 +264,14 @@ async def get_customer_tier(
 
 @router.patch("/customer-tiers/{slug}", response_model=CustomerTierOut)
 async def update_customer_tier(
-    slug: str, body: CustomerTierUpdate, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: CustomerTierUpdate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> CustomerTierOut:
     return await catalog.update_customer_tier(session, who, slug, body)
 
 
 @router.delete("/customer-tiers/{slug}", status_code=204, response_class=Response)
 async def delete_customer_tier(
-    slug: str, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> Response:
     await catalog.delete_customer_tier(session, who, slug)
     return _gone()
@@ -294,7 +295,7 @@ async def list_customers(
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)
 async def create_customer(
-    body: CustomerCreate, who: Principal = WRITE, session: AsyncSession = DB
+    body: CustomerCreate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> CustomerOut:
     return await catalog.create_customer(session, who, body)
 
@@ -306,14 +307,14 @@ async def get_customer(slug: str, _: Principal = READ, session: AsyncSession = D
 
 @router.patch("/customers/{slug}", response_model=CustomerOut)
 async def update_customer(
-    slug: str, body: CustomerUpdate, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: CustomerUpdate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> CustomerOut:
     return await catalog.update_customer(session, who, slug, body)
 
 
 @router.delete("/customers/{slug}", status_code=204, response_class=Response)
 async def delete_customer(
-    slug: str, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> Response:
     await catalog.delete_customer(session, who, slug)
     return _gone()
@@ -343,7 +344,7 @@ async def list_vendors(
 
 @router.post("/vendors", response_model=VendorOut, status_code=201)
 async def create_vendor(
-    body: VendorCreate, who: Principal = WRITE, session: AsyncSession = DB
+    body: VendorCreate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> VendorOut:
     return await catalog.create_vendor(session, who, body)
 
@@ -355,12 +356,12 @@ async def get_vendor(slug: str, _: Principal = READ, session: AsyncSession = DB)
 
 @router.patch("/vendors/{slug}", response_model=VendorOut)
 async def update_vendor(
-    slug: str, body: VendorUpdate, who: Principal = WRITE, session: AsyncSession = DB
+    slug: str, body: VendorUpdate, who: Principal = ADMIN, session: AsyncSession = DB
 ) -> VendorOut:
     return await catalog.update_vendor(session, who, slug, body)
 
 
 @router.delete("/vendors/{slug}", status_code=204, response_class=Response)
-async def delete_vendor(slug: str, who: Principal = WRITE, session: AsyncSession = DB) -> Response:
+async def delete_vendor(slug: str, who: Principal = ADMIN, session: AsyncSession = DB) -> Response:
     await catalog.delete_vendor(session, who, slug)
     return _gone()

@@ -106,42 +106,12 @@ async def services_page(
 # --- dependency graph ------------------------------------------------------------------------
 
 
-def cytoscape_elements(
+def _elements(
     nodes: list[dict[str, Any]], edges: list[GraphEdge], focus: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Cytoscape's element format. Roots (services nothing else depends on) lead the layout,
-    so the customer-facing edge sits on top and what it stands on below."""
-    targets = {e.target for e in edges}
-    placed = graph_layout.positions(
-        [n["slug"] for n in nodes], [(e.source, e.target) for e in edges]
+    return graph_layout.elements(
+        nodes, [(e.source, e.target, e.kind.value) for e in edges], focus=focus
     )
-    return {
-        "nodes": [
-            {
-                "position": {"x": placed[node["slug"]][0], "y": placed[node["slug"]][1]},
-                "data": {
-                    **node,
-                    "id": node["slug"],
-                    "label": node["name"],
-                    "href": f"/services/{node['slug']}",
-                    "focus": node["slug"] == focus,
-                    "root": node["slug"] not in targets,
-                },
-            }
-            for node in nodes
-        ],
-        "edges": [
-            {
-                "data": {
-                    "id": f"{e.source}->{e.target}",
-                    "source": e.source,
-                    "target": e.target,
-                    "kind": e.kind.value,
-                }
-            }
-            for e in edges
-        ],
-    }
 
 
 async def _graph_data(
@@ -159,7 +129,7 @@ async def _graph_data(
             for s in services
             for d in s.dependencies
         ]
-        return cytoscape_elements(nodes, edges)
+        return _elements(nodes, edges)
     centre = await catalog.get_service(session, focus)
     around = await catalog.service_graph(session, focus, depth=depth)
     nodes = [
@@ -187,7 +157,7 @@ async def _graph_data(
                         "impact": n.impact.value,
                     }
                 )
-    return cytoscape_elements(nodes, around.edges, focus=focus)
+    return _elements(nodes, around.edges, focus=focus)
 
 
 @router.get("/services/graph.json")

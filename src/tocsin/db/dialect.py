@@ -31,9 +31,7 @@ def lock_skip_locked(session: AsyncSession, stmt: S) -> S:
     return stmt
 
 
-def insert_ignoring_conflicts(
-    session: AsyncSession, model: Any, index_elements: list[str]
-) -> Any:
+def insert_ignoring_conflicts(session: AsyncSession, model: Any, index_elements: list[str]) -> Any:
     """INSERT … ON CONFLICT DO NOTHING: a concurrent duplicate waits, then is skipped."""
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert

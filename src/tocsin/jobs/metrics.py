@@ -47,7 +47,7 @@ async def refresh(sessionmaker: Any) -> None:
             .where(Job.status.in_(watched))
             .group_by(Job.status)
         )
-        counts = dict(counted.tuples().all())
+        counts = {status: count for status, count in counted.all()}
         oldest = await session.scalar(
             sa.select(sa.func.min(Job.run_at)).where(
                 Job.status == JobStatus.QUEUED.value, Job.run_at <= now

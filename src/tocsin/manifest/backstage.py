@@ -29,6 +29,8 @@ from tocsin.manifest.source import Path, SourceDocument
 API_VERSIONS = frozenset({"backstage.io/v1alpha1", "backstage.io/v1beta1"})
 IMPORTED_KINDS = frozenset({"group", "component", "api", "system"})
 TOCSIN_API_VERSION = "tocsin/v1"
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9:._/-]{0,63}$")
+TAG_RULE = "Tocsin tags are letters, digits and : . _ / -"
 
 
 def is_backstage(doc: SourceDocument) -> bool:
@@ -259,7 +261,12 @@ def _service(
                 )
             )
         service.put(("spec", "owner_team"), owner_ref.slug, ("spec", "owner"))
-    tags = dict(_strings(source, ("metadata", "tags"), problems))
+    tags = {}
+    for tag, path in _strings(source, ("metadata", "tags"), problems):
+        if TAG_PATTERN.match(tag.lower()):
+            tags[tag.lower()] = path
+        else:
+            notes.append(f"{source.at(path)}: skipped tag {tag!r} of {ref.name}: {TAG_RULE}")
     system = spec.get("system")
     if isinstance(system, str) and system.strip():
         tags.setdefault(f"system:{parse_ref(system, 'system').slug}", ("spec", "system"))

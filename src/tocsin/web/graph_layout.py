@@ -11,6 +11,7 @@ layering, so it is the only kind that may point up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 Position = tuple[float, float]
 
@@ -104,3 +105,34 @@ def positions(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[st
         for i, name in enumerate(row):
             placed[name] = ((i - offset) * COLUMN_SPACING, depth * ROW_SPACING)
     return placed
+
+
+def elements(
+    nodes: list[dict[str, Any]],
+    edges: list[tuple[str, str, str]],
+    focus: str | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Cytoscape.js's element format, placed: each node dict needs `slug` and `name`, each
+    edge is (dependent, dependency, kind). Roots are services nothing depends on."""
+    targets = {target for _, target, _ in edges}
+    placed = positions([n["slug"] for n in nodes], [(s, t) for s, t, _ in edges])
+    return {
+        "nodes": [
+            {
+                "position": {"x": placed[node["slug"]][0], "y": placed[node["slug"]][1]},
+                "data": {
+                    **node,
+                    "id": node["slug"],
+                    "label": node["name"],
+                    "href": f"/services/{node['slug']}",
+                    "focus": node["slug"] == focus,
+                    "root": node["slug"] not in targets,
+                },
+            }
+            for node in nodes
+        ],
+        "edges": [
+            {"data": {"id": f"{s}->{t}", "source": s, "target": t, "kind": kind}}
+            for s, t, kind in edges
+        ],
+    }

@@ -241,17 +241,11 @@ async def _sync_members(
 
 
 async def _remove(session: AsyncSession, who: Who, membership: TeamMembership) -> None:
-    # auth.service.remove_team_membership always commits, which would split a configuration
-    # file's single transaction; this records the same audit entry without committing.
-    from tocsin.audit.snapshot import snapshot
-
-    record(
+    await auth.remove_team_membership(
         session,
-        who,
-        "team.member.remove",
-        "team",
-        str(membership.team_id),
-        before=snapshot(membership),
+        actor_of(who),
+        user_id=membership.user_id,
+        team_id=membership.team_id,
+        commit=False,
     )
-    await session.delete(membership)
     await session.flush()
