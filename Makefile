@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export TOCSIN_CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-sqlite test-postgres lint typecheck setup assets db demo browser clean migration bench
+.PHONY: run test test-sqlite test-postgres lint typecheck setup assets db demo browser alertmanager clean migration bench
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -28,6 +28,12 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's Prometheus Alertmanager is the real sender in the end-to-end ingestion test.
+alertmanager:
+	@test -x /usr/bin/prometheus-alertmanager || { \
+	  echo "installing Debian's prometheus-alertmanager for the ingestion tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
 db: setup
 	mkdir -p var
 	$(BIN)/tocsin db upgrade
@@ -45,7 +51,7 @@ typecheck: setup
 
 # The whole suite runs on SQLite, then on PostgreSQL (a fresh database per run).
 # With CI=true the PostgreSQL leg is required; elsewhere it is skipped when no server answers.
-test: setup browser lint typecheck
+test: setup browser alertmanager lint typecheck
 	$(BIN)/python -m pytest -n 2 --db sqlite
 	$(BIN)/python -m pytest -n 2 --db postgresql
 

@@ -128,6 +128,14 @@ class Children:
             for args, out in zip(argv, self.outs, strict=True)
         ]
 
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for out in self.outs:
+            out.unlink(missing_ok=True)
+
     def wait_ready(self) -> None:
         for proc in self.procs:
             assert proc.stdout is not None
@@ -308,6 +316,7 @@ class Bench:
         self.name = f"tocsin_bench_{uuid.uuid4().hex[:10]}"
         self.url = with_database(server, self.name)
         self.peer_python = peer_python
+        self.spawned: list[Children] = []
 
     async def __aenter__(self) -> Bench:
         import psycopg
@@ -337,6 +346,9 @@ class Bench:
 
     async def __aexit__(self, *exc: object) -> None:
         import psycopg
+
+        for children in self.spawned:
+            children.kill()
 
         await self.engine.dispose()
         async with await psycopg.AsyncConnection.connect(libpq(self.server), autocommit=True) as c:
@@ -383,7 +395,7 @@ class Bench:
             await self.sql("TRUNCATE bench_raw RESTART IDENTITY")
             await self.sql(
                 "INSERT INTO bench_raw (run_at) SELECT to_timestamp(%s + g * %s)"
-                " FROM generate_series(0, %s - 1) AS g",
+                " FROM generate_series(0, %s::int - 1) AS g",
                 first_due,
                 (1 / rate) if rate else 0.0,
                 count,
@@ -395,7 +407,7 @@ class Bench:
             await self.sql(
                 "INSERT INTO procrastinate_jobs (queue_name, task_name, args, scheduled_at)"
                 " SELECT 'bench', %s, jsonb_build_object('n', g, 'due', %s + g * %s),"
-                " to_timestamp(%s + g * %s) FROM generate_series(0, %s - 1) AS g",
+                " to_timestamp(%s + g * %s) FROM generate_series(0, %s::int - 1) AS g",
                 KIND,
                 first_due,
                 (1 / rate) if rate else 0.0,
@@ -407,13 +419,17 @@ class Bench:
 
     def children(self, system: str, workers: int) -> Children:
         if system == "tocsin":
-            return Children(tocsin_child_argv(self.url, workers))
-        if system == "plain-loop":
-            return Children(raw_child_argv(self.url, workers))
-        assert self.peer_python
-        return Children(
-            peer_child_argv(self.peer_python, self.url, workers, self.settings.worker_concurrency)
-        )
+            argv = tocsin_child_argv(self.url, workers)
+        elif system == "plain-loop":
+            argv = raw_child_argv(self.url, workers)
+        else:
+            assert self.peer_python
+            argv = peer_child_argv(
+                self.peer_python, self.url, workers, self.settings.worker_concurrency
+            )
+        spawned = Children(argv)
+        self.spawned.append(spawned)
+        return spawned
 
     async def throughput(self, system: str, workers: int, count: int) -> Outcome:
         await self.load(system, count, time.time() - 1, 0)
@@ -440,7 +456,8 @@ class Bench:
             [],
         )
 
-    async def lag(self, system: str, workers: int, rate: float, window: float) -> Outcome:
+    async def scheduled(self, system: str, workers: int, rate: float, window: float) -> Outcome:
+        """Timers: jobs stored in advance, falling due one after another at `rate` per second."""
         count = int(rate * window)
         lead = 3.0
         children = self.children(system, workers)
@@ -448,18 +465,77 @@ class Bench:
         await self.load(system, count, time.time() + lead, rate)
         started = time.perf_counter()
         children.say("go")
+        await self.wait_done(system, count, started + lead + window + 60)
+        return self.finish(children, system, workers, f"scheduled@{rate:g}/s", count, started)
+
+    async def enqueued(self, system: str, workers: int, rate: float, window: float) -> Outcome:
+        """The outbox: a producer commits jobs due at once, `rate` per second in small
+        transactions; workers learn of them by notification (or by polling, for the loop)."""
+        import psycopg
+
+        await self.load(system, 0, time.time(), 0)
+        children = self.children(system, workers)
+        children.wait_ready()
+        children.say("go")
+        await asyncio.sleep(1)  # let the workers settle into waiting
+        count = int(rate * window)
+        started = time.perf_counter()
+        produced = 0
+        async with await psycopg.AsyncConnection.connect(libpq(self.url), autocommit=True) as conn:
+            while produced < count:
+                due = min(count, int((time.perf_counter() - started) * rate) + 1)
+                if due > produced:
+                    await self.add_due_now(system, conn, produced, due - produced)
+                    produced = due
+                await asyncio.sleep(0.005)
+        await self.wait_done(system, count, time.perf_counter() + 60)
+        return self.finish(children, system, workers, f"enqueued@{rate:g}/s", count, started)
+
+    async def add_due_now(self, system: str, conn: Any, first: int, size: int) -> None:
+        now = time.time()
+        if system == "tocsin":
+            from tocsin.jobs import service
+
+            async with self.sessionmaker() as session:
+                specs = [service.NewJob(KIND, {"n": n}) for n in range(first, first + size)]
+                await service.enqueue_many(session, specs)
+                await session.commit()
+        elif system == "plain-loop":
+            await conn.execute(
+                "INSERT INTO bench_raw (run_at) SELECT to_timestamp(%s)"
+                " FROM generate_series(1, %s::int)",
+                (now, size),
+            )
+        else:
+            await conn.execute(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, args)"
+                " SELECT 'bench', %s, jsonb_build_object('n', g, 'due', %s::float8)"
+                " FROM generate_series(%s::int, %s::int) AS g",
+                (KIND, now, first, first + size - 1),
+            )
+
+    async def wait_done(self, system: str, count: int, deadline: float) -> None:
         done = 0
-        deadline = started + lead + window + 60
         while done < count and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
             done = await self.count_done(system)
+
+    def finish(
+        self,
+        children: Children,
+        system: str,
+        workers: int,
+        scenario: str,
+        count: int,
+        started: float,
+    ) -> Outcome:
         seconds = time.perf_counter() - started
         children.say("stop")
         records = children.collect()
         return Outcome(
             system,
             workers,
-            f"lag@{rate:g}/s",
+            scenario,
             count,
             seconds,
             len(records),
@@ -492,6 +568,7 @@ async def main(args: argparse.Namespace) -> None:
     if not available:
         print(peer_note, file=sys.stderr)
     outcomes: list[Outcome] = []
+    load_before = os.getloadavg()[0]
     async with Bench(args.server, peer_python) as bench:
         version = (await bench.sql("SHOW server_version"))[0]
         for system in systems:
@@ -501,13 +578,18 @@ async def main(args: argparse.Namespace) -> None:
                 outcome = await bench.throughput(system, workers, args.jobs)
                 print(outcome.row(), flush=True)
                 outcomes.append(outcome)
-                outcome = await bench.lag(system, workers, args.rate, args.seconds)
-                print(outcome.row(), flush=True)
-                outcomes.append(outcome)
+                for scenario in (bench.scheduled, bench.enqueued):
+                    outcome = await scenario(system, workers, args.rate, args.seconds)
+                    print(outcome.row(), flush=True)
+                    outcomes.append(outcome)
     print()
     print(
         f"date: {datetime.now(UTC):%Y-%m-%d}  machine: {os.cpu_count()} cores, "
         f"{platform.machine()}, Python {platform.python_version()}, PostgreSQL {version}"
+    )
+    print(
+        f"load average (1 min) before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}"
+        " (other work on the machine skews every figure)"
     )
     if available:
         print(f"peer: procrastinate {peer_note}")

@@ -148,6 +148,37 @@ async def test_bad_jobs_are_refused_naming_the_field(
     assert await count_rows(session, Job) == 0
 
 
+async def test_prune_deletes_finished_jobs_past_retention_and_keeps_the_rest(
+    session: AsyncSession, clock: FrozenClock, handlers: Registry, make_worker: Any
+) -> None:
+    @job_handler("done", into=handlers)
+    async def done(ctx: JobContext, payload: Payload) -> None:
+        if payload.get("fail"):
+            raise PermanentError("refused")
+
+    old_ok = await service.schedule(session, "done", idempotency_key="old")
+    old_dead = await service.schedule(session, "done", {"fail": True})
+    await make_worker().run_once()
+    clock.advance(timedelta(days=30))
+    recent = await service.schedule(session, "done")
+    await make_worker().run_once()
+    waiting = await service.schedule(session, "done", run_at=clock.now() + timedelta(days=1))
+    ids = (old_ok.id, old_dead.id, recent.id, waiting.id)
+
+    actor = Actor.system("test")
+    assert await service.prune(session, actor, older_than=timedelta(days=14)) == 1
+    remaining = set((await session.scalars(sa.select(Job.id))).all())
+    assert remaining == set(ids) - {ids[0]}
+    assert (
+        await service.prune(session, actor, older_than=timedelta(days=14), include_dead=True) == 1
+    )
+    assert set((await session.scalars(sa.select(Job.id))).all()) == {ids[2], ids[3]}
+    assert await count_rows(session, JobAttempt) == 1  # the recent job's attempt
+    # The key of a pruned job is free again.
+    again = await service.schedule(session, "done", idempotency_key="old")
+    assert again.id not in ids
+
+
 # --- running ---------------------------------------------------------------------------
 
 
@@ -512,3 +543,26 @@ async def test_stopping_finishes_running_jobs_and_hands_back_unstarted_ones(
     statuses = (await session.execute(sa.select(Job.status, Job.attempts))).all()
     assert sorted(statuses) == [("queued", 0), ("queued", 0), ("succeeded", 1)]
     assert await count_rows(session, JobAttempt) == 1
+
+
+async def test_web_process_runs_jobs_with_its_own_worker(
+    settings: Settings, session: AsyncSession
+) -> None:
+    """`tocsin serve` without --no-worker: the app's lifespan starts and stops a worker."""
+    from asgi_lifespan import LifespanManager
+
+    from tocsin.app import create_app
+
+    ran = asyncio.Event()
+
+    @job_handler("test.in-process")
+    async def in_process(ctx: JobContext, payload: Payload) -> None:
+        ran.set()
+
+    try:
+        async with LifespanManager(create_app(settings, run_worker=True)):
+            await service.schedule(session, "test.in-process")
+            async with asyncio.timeout(10):
+                await ran.wait()
+    finally:
+        global_registry.unregister("test.in-process")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -152,3 +153,31 @@ async def test_events_reach_other_nodes_once_and_never_come_back(settings: Setti
     finally:
         await relay_a.stop()
         await relay_b.stop()
+
+
+async def test_app_node_delivers_events_relayed_from_other_nodes(
+    app: Any, settings: Settings
+) -> None:
+    import psycopg
+
+    from tocsin.events import bus
+
+    conninfo = psycopg_conninfo(settings.database_url)
+    assert conninfo is not None
+    message = {
+        "node": "another-node",
+        "name": "service.updated",
+        "data": {"id": 3},
+        "audience": "catalog:read",
+        "at": "2026-01-05T09:00:00+00:00",
+    }
+    async with bus.stream() as seen:
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            await conn.execute("SELECT pg_notify('tocsin_events', %s)", (json.dumps(message),))
+        async with asyncio.timeout(10):
+            event = await seen.get()
+    assert (event.name, event.data, event.audience) == (
+        "service.updated",
+        {"id": 3},
+        "catalog:read",
+    )

@@ -44,9 +44,21 @@ FRAMEWORK_ROUTES: dict[str, str] = {
 """FastAPI's own routes cannot carry a `Requires`; each one is a decision written down here
 (and in docs/permissions.md), and the test below fails if one appears or disappears."""
 
-SELF_AUTHENTICATED: dict[str, str] = {}
+_INGESTION = "alert ingestion: the sender proves itself with an integration key, not a user"
+
+SELF_AUTHENTICATED: dict[str, str] = {
+    "POST /api/v1/ingest/{key}/{kind}": _INGESTION,
+    "POST /api/v1/ingest/{kind}": _INGESTION,
+    "POST /api/v2/alerts": _INGESTION + " (Alertmanager API v2, key as bearer token)",
+    "POST /v2/enqueue": _INGESTION + " (PagerDuty Events API v2, key as routing_key)",
+    "POST /generic/2010-04-15/create_event.json": _INGESTION
+    + " (PagerDuty Events API v1, key as service_key)",
+    "POST /v2/alerts": _INGESTION + " (Opsgenie, key as GenieKey)",
+    "POST /v2/alerts/{identifier}/close": _INGESTION + " (Opsgenie, key as GenieKey)",
+    "POST /v2/alerts/{identifier}/acknowledge": _INGESTION + " (Opsgenie, key as GenieKey)",
+}
 """`METHOD path` of PUBLIC routes that check credentials of their own (such as ingestion keys)
-and so may refuse a caller without them, with the reason. Empty until such a route exists."""
+and so may refuse a caller without them, with the reason."""
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

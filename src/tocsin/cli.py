@@ -208,13 +208,17 @@ def token_create(
 
 def _register_domain_commands() -> None:
     """Domains that bring their own commands add them here."""
+    from tocsin.alerts import cli as alerts_cli
     from tocsin.demo import cli as demo_cli
+    from tocsin.incidents import cli as incidents_cli
     from tocsin.jobs import cli as jobs_cli
     from tocsin.manifest import cli as manifest_cli
 
     jobs_cli.register(app)
+    alerts_cli.register(app)
     manifest_cli.register(app)
     demo_cli.register(app)
+    incidents_cli.register(app)
 
 
 def main() -> None:

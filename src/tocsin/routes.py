@@ -5,12 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tocsin import ops
+from tocsin.alerts import api as alerts_api
+from tocsin.alerts import ingest as alerts_ingest
+from tocsin.alerts import views as alerts_views
 from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth import views as auth_views
 from tocsin.catalog import api as catalog_api
 from tocsin.catalog import views as catalog_views
 from tocsin.config import Settings
+from tocsin.incidents import api as incidents_api
+from tocsin.incidents import views as incidents_views
 from tocsin.jobs import api as jobs_api
 from tocsin.jobs import notify as jobs_notify
 from tocsin.manifest import api as manifest_api
@@ -24,10 +29,14 @@ from tocsin.web import views as web_views
 
 def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(ops.router)
+    app.include_router(alerts_ingest.router)
+    app.include_router(alerts_api.router)
+    app.include_router(alerts_views.router)
     app.include_router(auth_api.router)
     app.include_router(audit_api.router)
     app.include_router(catalog_api.router)
     app.include_router(policy_api.router)
+    app.include_router(incidents_api.router)
     app.include_router(jobs_api.router)
     app.include_router(manifest_api.router)
     app.include_router(jobs_notify.relay_router)
@@ -36,5 +45,6 @@ def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(web_admin.router)
     app.include_router(catalog_views.router)
     app.include_router(policy_views.router)
+    app.include_router(incidents_views.router)
     app.include_router(web_live.router)
     app.include_router(web_assets.router)

@@ -37,6 +37,17 @@ class Permission(StrEnum):
     TOKENS_OWN = "tokens:own"
     JOBS_READ = "jobs:read"
     JOBS_MANAGE = "jobs:manage"
+    ALERTS_READ = "alerts:read"
+    """Read received alerts, their history and the list of integrations (never their keys)."""
+    INTEGRATIONS_MANAGE = "integrations:manage"
+    """Create, change, rotate and disable alert integrations of one's own teams' services."""
+    INCIDENT_READ = "incident:read"
+    """Read incidents: public ones, and private ones one takes part in (admins: all)."""
+    INCIDENT_DECLARE = "incident:declare"
+    INCIDENT_WRITE = "incident:write"
+    """Change an incident: status, milestones, roles, checklists, impact, participants."""
+    INCIDENT_NOTE = "incident:note"
+    """Add notes to an incident's timeline and star them."""
 
 
 _EVERYONE = {
@@ -44,6 +55,7 @@ _EVERYONE = {
     Permission.AUTHENTICATED,
     Permission.CATALOG_READ,
     Permission.POLICY_READ,
+    Permission.INCIDENT_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -55,11 +67,25 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TOKENS_OWN,
             Permission.JOBS_READ,
             Permission.USERS_READ,
+            Permission.INCIDENT_DECLARE,
+            Permission.INCIDENT_WRITE,
+            Permission.INCIDENT_NOTE,
+            Permission.ALERTS_READ,
+            Permission.INTEGRATIONS_MANAGE,
         }
     ),
-    Role.COMMUNICATOR: frozenset(_EVERYONE | {Permission.TOKENS_OWN, Permission.USERS_READ}),
+    Role.COMMUNICATOR: frozenset(
+        _EVERYONE
+        | {
+            Permission.TOKENS_OWN,
+            Permission.USERS_READ,
+            Permission.INCIDENT_DECLARE,
+            Permission.INCIDENT_NOTE,
+            Permission.ALERTS_READ,
+        }
+    ),
     Role.STAKEHOLDER: frozenset(_EVERYONE),
-    Role.VIEWER: frozenset(_EVERYONE),
+    Role.VIEWER: frozenset(_EVERYONE | {Permission.ALERTS_READ}),
 }
 
 # Scopes a token can carry: everything but the pseudo-permissions every caller has anyway.

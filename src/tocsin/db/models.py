@@ -1,10 +1,21 @@
 """Imports every domain's tables so that metadata (and Alembic) sees the whole schema."""
 
+from tocsin.alerts import models as alerts_models
 from tocsin.audit import models as audit_models
 from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.db.base import Base
+from tocsin.incidents import models as incident_models
 from tocsin.jobs import models as jobs_models
 from tocsin.policy import models as policy_models
 
-__all__ = ["Base", "audit_models", "auth_models", "catalog_models", "jobs_models", "policy_models"]
+__all__ = [
+    "Base",
+    "alerts_models",
+    "audit_models",
+    "auth_models",
+    "catalog_models",
+    "incident_models",
+    "jobs_models",
+    "policy_models",
+]

@@ -56,12 +56,19 @@ class Result:
 
 
 async def claim(
-    session: AsyncSession, worker_id: str, *, limit: int, now: datetime, locked_until: datetime
+    session: AsyncSession,
+    worker_id: str,
+    *,
+    limit: int,
+    now: datetime,
+    locked_until: datetime,
+    due_by: datetime | None = None,
 ) -> list[ClaimedJob]:
-    """Take up to `limit` due jobs, oldest due first, and hold them until `locked_until`."""
+    """Take up to `limit` jobs due by `due_by` (default: now), oldest due first, and hold
+    them until `locked_until`."""
     due = (
         sa.select(jobs.c.id)
-        .where(jobs.c.status == QUEUED, jobs.c.run_at <= now)
+        .where(jobs.c.status == QUEUED, jobs.c.run_at <= (due_by or now))
         .order_by(jobs.c.run_at)
         .limit(limit)
     )

@@ -18,8 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,7 +27,7 @@ from tocsin.clock import utcnow
 from tocsin.config import Settings
 from tocsin.jobs import metrics, queue, service
 from tocsin.jobs.backoff import DEFAULT_POLICY, RetryPolicy, Verdict, verdict
-from tocsin.jobs.models import AttemptOutcome
+from tocsin.jobs.models import AttemptOutcome, JobStatus
 from tocsin.jobs.queue import ClaimedJob, Result
 from tocsin.jobs.registry import JobContext, PermanentError, Registry, load_domain_handlers
 from tocsin.jobs.registry import registry as default_registry
@@ -105,15 +104,16 @@ class Worker:
 
     # --- the building blocks ----------------------------------------------------------
 
-    async def claim(self, limit: int, *, due_by: Any = None) -> list[ClaimedJob]:
+    async def claim(self, limit: int, *, due_by: datetime | None = None) -> list[ClaimedJob]:
         now = utcnow()
         async with self._sessionmaker.begin() as session:
             claimed = await queue.claim(
                 session,
                 self.id,
                 limit=limit,
-                now=due_by or now,
+                now=now,
                 locked_until=now + self._lease,
+                due_by=due_by,
             )
         for job in claimed:
             self._held[job.id] = job
@@ -170,7 +170,7 @@ class Worker:
             return self._failed(job, started, queue.describe_error(exc))
         return Result(job, started, utcnow(), AttemptOutcome.SUCCEEDED)
 
-    def _failed(self, job: ClaimedJob, started: Any, error: str) -> Result:
+    def _failed(self, job: ClaimedJob, started: datetime, error: str) -> Result:
         finished = utcnow()
         if verdict(job.attempt, job.max_attempts) == Verdict.DEAD:
             return Result(job, started, finished, AttemptOutcome.FAILED, error)
@@ -190,7 +190,7 @@ class Worker:
         for result in results:
             self._held.pop(result.job.id, None)
         metrics.count_attempts(recorded)
-        dead = [r for r in recorded if r.status.value == "dead"]
+        dead = [r for r in recorded if r.status == JobStatus.DEAD]
         for result in dead:
             log.warning(
                 "job dead-lettered",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from tocsin.auth.dependencies import Requires
@@ -18,6 +18,7 @@ from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.db.session import get_session
 from tocsin.events import Event, bus
+from tocsin.incidents.visibility import participant_hears
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,18 +45,24 @@ def encode(event: Event) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(payload, default=str), event=SSE_EVENT)
 
 
-async def _stream(principal: Principal) -> AsyncIterator[ServerSentEvent]:
+async def _stream(
+    principal: Principal, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+) -> AsyncIterator[ServerSentEvent]:
     async with bus.stream() as queue:
         # A comment line first, so the browser (and tests) know the subscription is in place.
         yield ServerSentEvent(comment="subscribed")
         while True:
             event = await queue.get()
-            if may_see(principal, event.audience):
+            if may_see(principal, event.audience) or (
+                sessionmaker is not None
+                and await participant_hears(sessionmaker, principal, event.audience)
+            ):
                 yield encode(event)
 
 
 @router.get("/events/stream")
 async def event_stream(
+    request: Request,
     principal: Principal = Depends(Requires(Permission.AUTHENTICATED)),
     session: AsyncSession = Depends(get_session),
 ) -> EventSourceResponse:
@@ -63,7 +70,7 @@ async def event_stream(
     # the response ends.
     await session.close()
     return EventSourceResponse(
-        _stream(principal),
+        _stream(principal, request.app.state.sessionmaker),
         ping=PING_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -27,6 +27,14 @@ class Section:
 NAVIGATION: tuple[Section, ...] = (
     Section("Home", (Link("Dashboard", "/", Permission.AUTHENTICATED),)),
     Section(
+        "Response",
+        (
+            Link("Incidents", "/incidents", Permission.INCIDENT_READ),
+            Link("Alerts", "/alerts", Permission.ALERTS_READ),
+            Link("Integrations", "/integrations", Permission.ALERTS_READ),
+        ),
+    ),
+    Section(
         "Catalog",
         (
             Link("Services", "/services", Permission.CATALOG_READ),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:00:52.620077
+Create Date: 2026-11-26 16:32:11.932661
 """
 
 from collections.abc import Sequence
@@ -234,6 +234,34 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "incidents",
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("severity", sa.String(length=50), nullable=False),
+        sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("visibility", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("customers_affected", sa.Integer(), nullable=True),
+        sa.Column("revenue_per_hour", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("regulatory", sa.Boolean(), nullable=False),
+        sa.Column("reputational", sa.Boolean(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["users.id"],
+            name=op.f("fk_incidents_created_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
+    )
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_incidents_severity"), ["severity"], unique=False)
+        batch_op.create_index(batch_op.f("ix_incidents_status"), ["status"], unique=False)
+
+    op.create_table(
         "job_attempts",
         sa.Column("job_id", sa.Integer(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
@@ -357,6 +385,38 @@ def upgrade() -> None:
         sa.UniqueConstraint("team_id", "user_id", name=op.f("uq_team_memberships_team_id_user_id")),
     )
     op.create_table(
+        "alert_integrations",
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("key_prefix", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("rate_limit_per_minute", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column(
+            "mapping",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("last_received_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_alert_integrations_service_id_services"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_integrations")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_alert_integrations_token_hash")),
+    )
+    with op.batch_alter_table("alert_integrations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_alert_integrations_service_id"), ["service_id"], unique=False
+        )
+
+    op.create_table(
         "customers",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -389,6 +449,177 @@ def upgrade() -> None:
             batch_op.f("ix_customers_business_unit_id"), ["business_unit_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_customers_tier_id"), ["tier_id"], unique=False)
+
+    op.create_table(
+        "incident_affected",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_affected_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_affected")),
+        sa.UniqueConstraint(
+            "incident_id", "kind", "slug", name=op.f("uq_incident_affected_incident_id_kind_slug")
+        ),
+    )
+    with op.batch_alter_table("incident_affected", schema=None) as batch_op:
+        batch_op.create_index("ix_incident_affected_kind_slug", ["kind", "slug"], unique=False)
+
+    op.create_table(
+        "incident_checklist_states",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("checklist", sa.String(length=20), nullable=False),
+        sa.Column("item_id", sa.String(length=100), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("by", sa.String(length=400), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_checklist_states_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_checklist_states")),
+        sa.UniqueConstraint(
+            "incident_id",
+            "checklist",
+            "item_id",
+            name=op.f("uq_incident_checklist_states_incident_id_checklist_item_id"),
+        ),
+    )
+    op.create_table(
+        "incident_links",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=30), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_links_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_links")),
+    )
+    with op.batch_alter_table("incident_links", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_links_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "incident_milestones",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=30), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("set_by_kind", sa.String(length=20), nullable=False),
+        sa.Column("set_by_id", sa.Integer(), nullable=True),
+        sa.Column("set_by_label", sa.String(length=400), nullable=False),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("evidence_url", sa.String(length=2000), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_milestones_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_milestones")),
+        sa.UniqueConstraint(
+            "incident_id", "name", name=op.f("uq_incident_milestones_incident_id_name")
+        ),
+    )
+    op.create_table(
+        "incident_participants",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("added_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_participants_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_incident_participants_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_participants")),
+        sa.UniqueConstraint(
+            "incident_id", "user_id", name=op.f("uq_incident_participants_incident_id_user_id")
+        ),
+    )
+    with op.batch_alter_table("incident_participants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_participants_user_id"), ["user_id"], unique=False
+        )
+
+    op.create_table(
+        "incident_role_assignments",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=60), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("assigned_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_by", sa.String(length=400), nullable=False),
+        sa.Column("ended_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_role_assignments_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_incident_role_assignments_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_role_assignments")),
+    )
+    with op.batch_alter_table("incident_role_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_role_assignments_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "incident_timeline",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("actor_kind", sa.String(length=20), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("actor_label", sa.String(length=400), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("starred", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_timeline_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_timeline")),
+    )
+    with op.batch_alter_table("incident_timeline", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_incident_timeline_incident_at", ["incident_id", "at"], unique=False
+        )
 
     op.create_table(
         "service_dependencies",
@@ -448,6 +679,77 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "alerts",
+        sa.Column("integration_id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("dedup_key", sa.String(length=512), nullable=False),
+        sa.Column("dedup_basis", sa.String(length=16), nullable=False),
+        sa.Column("fingerprint", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("wire_format", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("acknowledged", sa.Boolean(), nullable=False),
+        sa.Column(
+            "labels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "annotations",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=True),
+        sa.Column("starts_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("generator_url", sa.Text(), nullable=True),
+        sa.Column("group_key", sa.Text(), nullable=True),
+        sa.Column(
+            "group_labels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("sender_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("first_received_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_received_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("receive_count", sa.Integer(), nullable=False),
+        sa.Column("decision", sa.String(length=32), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=False),
+        sa.Column("decided_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["integration_id"],
+            ["alert_integrations.id"],
+            name=op.f("fk_alerts_integration_id_alert_integrations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_alerts_service_id_services"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sa.UniqueConstraint(
+            "integration_id", "dedup_key", name=op.f("uq_alerts_integration_id_dedup_key")
+        ),
+    )
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alerts_fingerprint"), ["fingerprint"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_alerts_last_received_at"), ["last_received_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_alerts_service_id"), ["service_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alerts_status"), ["status"], unique=False)
+
+    op.create_table(
         "customer_services",
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.Integer(), nullable=False),
@@ -470,15 +772,49 @@ def upgrade() -> None:
             batch_op.f("ix_customer_services_service_id"), ["service_id"], unique=False
         )
 
+    op.create_table(
+        "alert_events",
+        sa.Column("alert_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alert_id"],
+            ["alerts.id"],
+            name=op.f("fk_alert_events_alert_id_alerts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_events")),
+    )
+    with op.batch_alter_table("alert_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_events_alert_id"), ["alert_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("alert_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_events_alert_id"))
+
+    op.drop_table("alert_events")
     with op.batch_alter_table("customer_services", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_services_service_id"))
 
     op.drop_table("customer_services")
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alerts_status"))
+        batch_op.drop_index(batch_op.f("ix_alerts_service_id"))
+        batch_op.drop_index(batch_op.f("ix_alerts_last_received_at"))
+        batch_op.drop_index(batch_op.f("ix_alerts_fingerprint"))
+
+    op.drop_table("alerts")
     with op.batch_alter_table("vendor_services", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vendor_services_service_id"))
 
@@ -487,11 +823,37 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_service_dependencies_depends_on_id"))
 
     op.drop_table("service_dependencies")
+    with op.batch_alter_table("incident_timeline", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_timeline_incident_at")
+
+    op.drop_table("incident_timeline")
+    with op.batch_alter_table("incident_role_assignments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_role_assignments_incident_id"))
+
+    op.drop_table("incident_role_assignments")
+    with op.batch_alter_table("incident_participants", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_participants_user_id"))
+
+    op.drop_table("incident_participants")
+    op.drop_table("incident_milestones")
+    with op.batch_alter_table("incident_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_links_incident_id"))
+
+    op.drop_table("incident_links")
+    op.drop_table("incident_checklist_states")
+    with op.batch_alter_table("incident_affected", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_affected_kind_slug")
+
+    op.drop_table("incident_affected")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_tier_id"))
         batch_op.drop_index(batch_op.f("ix_customers_business_unit_id"))
 
     op.drop_table("customers")
+    with op.batch_alter_table("alert_integrations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_integrations_service_id"))
+
+    op.drop_table("alert_integrations")
     op.drop_table("team_memberships")
     op.drop_table("severity_policies")
     with op.batch_alter_table("services", schema=None) as batch_op:
@@ -502,6 +864,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_job_attempts_job_id"))
 
     op.drop_table("job_attempts")
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incidents_status"))
+        batch_op.drop_index(batch_op.f("ix_incidents_severity"))
+
+    op.drop_table("incidents")
     with op.batch_alter_table("customer_tiers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_tiers_business_unit_id"))
 

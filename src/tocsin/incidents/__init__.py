@@ -1,0 +1,1 @@
+"""Incidents: lifecycle, milestones, response and the figures measured on them."""
