@@ -48,15 +48,19 @@ class EventBus:
         for relay in self._relays:
             await relay(event)
         await self.deliver(event)
+        for reaction in [*self._reactions.get(event.name, []), *self._reactions.get("*", [])]:
+            await reaction(event)
 
     async def deliver(self, event: Event) -> None:
-        """Hand an event (local or relayed from another node) to streams and reactions."""
+        """Hand an event (local or relayed from another node) to this node's live streams.
+
+        Reactions run only on the node that published the event, so an effect happens once
+        however many nodes hear it.
+        """
         for queue in list(self._queues):
             with contextlib.suppress(asyncio.QueueFull):
                 # A stalled browser must not hold up everyone else: it misses events instead.
                 queue.put_nowait(event)
-        for reaction in [*self._reactions.get(event.name, []), *self._reactions.get("*", [])]:
-            await reaction(event)
 
     @contextlib.asynccontextmanager
     async def stream(self) -> AsyncIterator[asyncio.Queue[Event]]:
