@@ -1,0 +1,59 @@
+"""What Tocsin relies on from its database, on whichever one the suite runs against."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tocsin.audit.service import Actor
+from tocsin.auth import service as auth
+from tocsin.auth.models import TeamMembership, User
+from tocsin.auth.permissions import Role
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine, db_kind: str) -> None:
+    if db_kind != "sqlite":
+        pytest.skip("SQLite pragmas")
+    async with engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+
+
+async def test_a_dangling_reference_is_refused(session: AsyncSession) -> None:
+    session.add(TeamMembership(team_id=4242, user_id=4242))
+    with pytest.raises(IntegrityError):
+        await session.commit()
+
+
+async def test_times_come_back_as_aware_utc(session: AsyncSession) -> None:
+    user = await auth.create_user(
+        session, Actor.system("test"), email="tz@example.test", role=Role.VIEWER
+    )
+    moment = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    user.last_login_at = moment
+    await session.commit()
+    session.expunge_all()
+    stored = await session.scalar(sa.select(User.last_login_at).where(User.id == user.id))
+    assert stored == moment
+    assert stored is not None and stored.tzinfo is not None
+    assert stored.utcoffset() == UTC.utcoffset(None)
+
+
+async def test_concurrent_writers_queue_instead_of_failing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async def create(n: int) -> None:
+        async with sessionmaker() as session:
+            await auth.create_user(
+                session, Actor.system("test"), email=f"w{n}@example.test", role=Role.VIEWER
+            )
+
+    await asyncio.gather(*(create(n) for n in range(20)))
+    async with sessionmaker() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(User))
+    assert count == 20
