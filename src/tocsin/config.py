@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     job_lease_seconds: int = Field(default=300, ge=5)
     job_max_attempts: int = Field(default=8, ge=1, le=100)
+    bridge_url_template: str = "https://meet.example.com/{ref}"
 
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None

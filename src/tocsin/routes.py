@@ -16,6 +16,14 @@ from tocsin.catalog import views as catalog_views
 from tocsin.config import Settings
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents import views as incidents_views
+from tocsin.incidents.bridge import api as incident_bridge_api
+from tocsin.incidents.bridge import views as incident_bridge_views
+from tocsin.incidents.coordination import api as incident_coordination_api
+from tocsin.incidents.coordination import views as incident_coordination_views
+from tocsin.incidents.reports import api as customer_reports_api
+from tocsin.incidents.reports import views as customer_reports_views
+from tocsin.incidents.vendors import api as incident_vendors_api
+from tocsin.incidents.vendors import views as incident_vendors_views
 from tocsin.jobs import api as jobs_api
 from tocsin.jobs import notify as jobs_notify
 from tocsin.manifest import api as manifest_api
@@ -37,6 +45,10 @@ def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(catalog_api.router)
     app.include_router(policy_api.router)
     app.include_router(incidents_api.router)
+    app.include_router(incident_bridge_api.router)
+    app.include_router(incident_coordination_api.router)
+    app.include_router(incident_vendors_api.router)
+    app.include_router(customer_reports_api.router)
     app.include_router(jobs_api.router)
     app.include_router(manifest_api.router)
     app.include_router(jobs_notify.relay_router)
@@ -46,5 +58,9 @@ def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(catalog_views.router)
     app.include_router(policy_views.router)
     app.include_router(incidents_views.router)
+    app.include_router(customer_reports_views.router)
+    app.include_router(incident_bridge_views.router)
+    app.include_router(incident_coordination_views.router)
+    app.include_router(incident_vendors_views.router)
     app.include_router(web_live.router)
     app.include_router(web_assets.router)

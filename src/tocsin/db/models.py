@@ -6,6 +6,10 @@ from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.db.base import Base
 from tocsin.incidents import models as incident_models
+from tocsin.incidents.bridge import models as incident_bridge_models
+from tocsin.incidents.coordination import models as incident_coordination_models  # noqa: F401
+from tocsin.incidents.reports import models as customer_report_models  # noqa: F401
+from tocsin.incidents.vendors import models as incident_vendor_models  # noqa: F401
 from tocsin.jobs import models as jobs_models
 from tocsin.policy import models as policy_models
 
@@ -15,6 +19,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "catalog_models",
+    "incident_bridge_models",
     "incident_models",
     "jobs_models",
     "policy_models",

@@ -30,6 +30,7 @@ NAVIGATION: tuple[Section, ...] = (
         "Response",
         (
             Link("Incidents", "/incidents", Permission.INCIDENT_READ),
+            Link("Customer reports", "/customer-reports", Permission.INCIDENT_READ),
             Link("Alerts", "/alerts", Permission.ALERTS_READ),
             Link("Integrations", "/integrations", Permission.ALERTS_READ),
         ),

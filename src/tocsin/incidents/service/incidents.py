@@ -155,6 +155,10 @@ async def declare(session: AsyncSession, who: Who, body: IncidentDeclare) -> Inc
         {"severity": body.severity, "visibility": body.visibility.value},
     )
     record(session, actor, "incident.declared", incident, None, await state(session, incident))
+    # The first update falls due from declaration: plan its check in the same transaction.
+    from tocsin.incidents.bridge.service import start_timer
+
+    await start_timer(session, incident.id)
     await finish(session, incident, "incident.declared")
     return await views.full(session, incident)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:32:11.932661
+Create Date: 2026-11-26 17:20:41.102534
 """
 
 from collections.abc import Sequence
@@ -417,6 +417,39 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "customer_reports",
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=False),
+        sa.Column("customer", sa.String(length=100), nullable=True),
+        sa.Column("customer_name", sa.String(length=300), nullable=False),
+        sa.Column("service", sa.String(length=100), nullable=False),
+        sa.Column("reported_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column("linked_by", sa.String(length=400), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_customer_reports_incident_id_incidents"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_reports")),
+        sa.UniqueConstraint(
+            "source", "external_id", name=op.f("uq_customer_reports_source_external_id")
+        ),
+    )
+    with op.batch_alter_table("customer_reports", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_reports_incident_id"), ["incident_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_customer_reports_service_reported_at", ["service", "reported_at"], unique=False
+        )
+
+    op.create_table(
         "customers",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -471,6 +504,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_incident_affected_kind_slug", ["kind", "slug"], unique=False)
 
     op.create_table(
+        "incident_bridges",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=True),
+        sa.Column("reminded_due", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_due", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_bridges_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_bridges")),
+        sa.UniqueConstraint("incident_id", name=op.f("uq_incident_bridges_incident_id")),
+    )
+    op.create_table(
         "incident_checklist_states",
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("checklist", sa.String(length=20), nullable=False),
@@ -494,6 +545,49 @@ def upgrade() -> None:
             name=op.f("uq_incident_checklist_states_incident_id_checklist_item_id"),
         ),
     )
+    op.create_table(
+        "incident_decisions",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("decision", sa.Text(), nullable=False),
+        sa.Column(
+            "options",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("rationale", sa.Text(), nullable=False),
+        sa.Column("decided_by_id", sa.Integer(), nullable=True),
+        sa.Column("decided_by", sa.String(length=400), nullable=False),
+        sa.Column(
+            "dissent",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "task_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["decided_by_id"],
+            ["users.id"],
+            name=op.f("fk_incident_decisions_decided_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_decisions_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_decisions")),
+    )
+    with op.batch_alter_table("incident_decisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_decisions_incident_id"), ["incident_id"], unique=False
+        )
+
     op.create_table(
         "incident_links",
         sa.Column("incident_id", sa.Integer(), nullable=False),
@@ -619,6 +713,97 @@ def upgrade() -> None:
     with op.batch_alter_table("incident_timeline", schema=None) as batch_op:
         batch_op.create_index(
             "ix_incident_timeline_incident_at", ["incident_id", "at"], unique=False
+        )
+
+    op.create_table(
+        "incident_updates",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("current_status", sa.Text(), nullable=False),
+        sa.Column("actions", sa.Text(), nullable=False),
+        sa.Column("next_steps", sa.Text(), nullable=False),
+        sa.Column("next_due", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cadence_minutes", sa.Integer(), nullable=True),
+        sa.Column("author_kind", sa.String(length=20), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("author_label", sa.String(length=400), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_updates_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_updates")),
+    )
+    with op.batch_alter_table("incident_updates", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_incident_updates_incident_at", ["incident_id", "at"], unique=False
+        )
+
+    op.create_table(
+        "incident_vendor_engagements",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("vendor_id", sa.Integer(), nullable=True),
+        sa.Column("vendor_slug", sa.String(length=100), nullable=False),
+        sa.Column("severity", sa.String(length=50), nullable=False),
+        sa.Column("response_minutes", sa.Integer(), nullable=True),
+        sa.Column("case_id", sa.String(length=200), nullable=True),
+        sa.Column("contacted_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column("engaged_by", sa.String(length=400), nullable=False),
+        sa.Column("overdue_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_vendor_engagements_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vendor_id"],
+            ["vendors.id"],
+            name=op.f("fk_incident_vendor_engagements_vendor_id_vendors"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_vendor_engagements")),
+    )
+    with op.batch_alter_table("incident_vendor_engagements", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_vendor_engagements_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "incident_workstreams",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("team_slug", sa.String(length=100), nullable=False),
+        sa.Column("lead_id", sa.Integer(), nullable=True),
+        sa.Column("goal", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_workstreams_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["lead_id"],
+            ["users.id"],
+            name=op.f("fk_incident_workstreams_lead_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_workstreams")),
+    )
+    with op.batch_alter_table("incident_workstreams", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_workstreams_incident_id"), ["incident_id"], unique=False
         )
 
     op.create_table(
@@ -773,6 +958,44 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "incident_tasks",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("workstream_id", sa.Integer(), nullable=True),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("team_slug", sa.String(length=100), nullable=False),
+        sa.Column("priority", sa.String(length=2), nullable=False),
+        sa.Column("due_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_tasks_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["users.id"],
+            name=op.f("fk_incident_tasks_owner_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workstream_id"],
+            ["incident_workstreams.id"],
+            name=op.f("fk_incident_tasks_workstream_id_incident_workstreams"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_tasks")),
+    )
+    with op.batch_alter_table("incident_tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_tasks_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
         "alert_events",
         sa.Column("alert_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -795,15 +1018,64 @@ def upgrade() -> None:
     with op.batch_alter_table("alert_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_events_alert_id"), ["alert_id"], unique=False)
 
+    op.create_table(
+        "incident_task_conflicts",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.Integer(), nullable=False),
+        sa.Column("other_task_id", sa.Integer(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("raised_by", sa.String(length=400), nullable=False),
+        sa.Column("raised_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decision_id", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["incident_decisions.id"],
+            name=op.f("fk_incident_task_conflicts_decision_id_incident_decisions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_task_conflicts_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["other_task_id"],
+            ["incident_tasks.id"],
+            name=op.f("fk_incident_task_conflicts_other_task_id_incident_tasks"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["incident_tasks.id"],
+            name=op.f("fk_incident_task_conflicts_task_id_incident_tasks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_task_conflicts")),
+    )
+    with op.batch_alter_table("incident_task_conflicts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_task_conflicts_incident_id"), ["incident_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("incident_task_conflicts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_task_conflicts_incident_id"))
+
+    op.drop_table("incident_task_conflicts")
     with op.batch_alter_table("alert_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_events_alert_id"))
 
     op.drop_table("alert_events")
+    with op.batch_alter_table("incident_tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_tasks_incident_id"))
+
+    op.drop_table("incident_tasks")
     with op.batch_alter_table("customer_services", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_services_service_id"))
 
@@ -823,6 +1095,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_service_dependencies_depends_on_id"))
 
     op.drop_table("service_dependencies")
+    with op.batch_alter_table("incident_workstreams", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_workstreams_incident_id"))
+
+    op.drop_table("incident_workstreams")
+    with op.batch_alter_table("incident_vendor_engagements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_vendor_engagements_incident_id"))
+
+    op.drop_table("incident_vendor_engagements")
+    with op.batch_alter_table("incident_updates", schema=None) as batch_op:
+        batch_op.drop_index("ix_incident_updates_incident_at")
+
+    op.drop_table("incident_updates")
     with op.batch_alter_table("incident_timeline", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_timeline_incident_at")
 
@@ -840,7 +1124,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incident_links_incident_id"))
 
     op.drop_table("incident_links")
+    with op.batch_alter_table("incident_decisions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_decisions_incident_id"))
+
+    op.drop_table("incident_decisions")
     op.drop_table("incident_checklist_states")
+    op.drop_table("incident_bridges")
     with op.batch_alter_table("incident_affected", schema=None) as batch_op:
         batch_op.drop_index("ix_incident_affected_kind_slug")
 
@@ -850,6 +1139,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customers_business_unit_id"))
 
     op.drop_table("customers")
+    with op.batch_alter_table("customer_reports", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_reports_service_reported_at")
+        batch_op.drop_index(batch_op.f("ix_customer_reports_incident_id"))
+
+    op.drop_table("customer_reports")
     with op.batch_alter_table("alert_integrations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_integrations_service_id"))
 

@@ -1,0 +1,1 @@
+"""The incident bridge: a conference link, time-boxed structured updates and their cadence."""

@@ -1,0 +1,1 @@
+"""Coordinating several teams in one incident: workstreams, tasks, decisions and conflicts."""

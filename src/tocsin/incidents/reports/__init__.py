@@ -1,0 +1,1 @@
+"""Customer reports: intake, matching to incidents, clusters, and impact-start evidence."""

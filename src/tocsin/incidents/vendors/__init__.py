@@ -1,0 +1,1 @@
+"""Third parties in the response: engaging a vendor and holding it to its contract."""
