@@ -1,0 +1,1 @@
+"""Notifications: telling people, on the channels they chose, that something needs them."""
