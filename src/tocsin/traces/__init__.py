@@ -1,0 +1,1 @@
+"""Traces: the OTLP receiver, stored spans, service figures, dependency map, failure isolation."""

@@ -1,0 +1,315 @@
+"""Trace use cases: storing exported spans, figures, the dependency map, failure isolation.
+
+Reads are window queries on indexed columns: error spans by (status_code, start_us), a
+service's spans by (service, start_us), parents by (trace_id, span_id). Isolation reads only
+the error spans of the window plus, for the few top origins, one aggregate per window, which
+keeps it well under a second on a million stored spans.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from tocsin.catalog.models import Service, ServiceDependency
+from tocsin.clock import utcnow
+from tocsin.errors import Invalid
+from tocsin.incidents.milestones import Milestone
+from tocsin.incidents.service.common import Who, load, milestone_times
+from tocsin.jobs import service as jobs
+from tocsin.traces import dependencies, figures, isolation
+from tocsin.traces.models import TraceSpan
+from tocsin.traces.schemas import (
+    DependencyMapOut,
+    EdgeOut,
+    FiguresOut,
+    IsolationOut,
+    OriginOut,
+    ServiceFiguresOut,
+    ServiceRankOut,
+    WindowOut,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PRUNE_KIND = "traces.prune"
+ERROR = 2
+SERVER_KINDS = (2, 5)
+MAX_ERROR_SPANS = 200_000
+MAX_ORIGINS = 20
+MAX_WINDOW = timedelta(days=31)
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+def micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """The window asked for, defaulting to the last hour; refused when upside down or huge."""
+    end = end or utcnow()
+    start = start or end - DEFAULT_WINDOW
+    if end.tzinfo is None:
+        raise Invalid("to", "must carry a time zone (e.g. 2026-01-01T10:00:00Z)")
+    if start.tzinfo is None:
+        raise Invalid("from", "must carry a time zone (e.g. 2026-01-01T10:00:00Z)")
+    if start >= end:
+        raise Invalid("from", "must be before `to`")
+    if end - start > MAX_WINDOW:
+        raise Invalid("from", "windows are limited to 31 days")
+    return start, end
+
+
+async def store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany insert: exports arrive in batches of hundreds of spans."""
+    if rows:
+        await session.execute(sa.insert(TraceSpan), rows)
+
+
+def prune_key(at: datetime) -> str:
+    return f"traces.prune:{at:%Y-%m-%dT%H}"
+
+
+async def schedule_prune(session: AsyncSession) -> None:
+    """Queue the next hourly prune (idempotent per hour, so every node may call it)."""
+    run_at = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    await jobs.enqueue(session, PRUNE_KIND, {}, run_at=run_at, idempotency_key=prune_key(run_at))
+
+
+async def prune(session: AsyncSession, retention_hours: int) -> int:
+    """Delete spans older than the retention; the number deleted."""
+    cutoff = micros(utcnow() - timedelta(hours=retention_hours))
+    result = await session.execute(sa.delete(TraceSpan).where(TraceSpan.start_us < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _catalog_slugs(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(sa.select(Service.slug))).all())
+
+
+async def _mean_latencies(
+    session: AsyncSession, pairs: list[tuple[str, str]], start: int, end: int
+) -> dict[tuple[str, str], float]:
+    if not pairs:
+        return {}
+    services = sorted({service for service, _ in pairs})
+    operations = sorted({operation for _, operation in pairs})
+    t = TraceSpan
+    rows = await session.execute(
+        sa.select(t.service, t.operation, sa.func.avg(t.duration_us))
+        .where(
+            t.service.in_(services),
+            t.start_us >= start,
+            t.start_us < end,
+            t.operation.in_(operations),
+        )
+        .group_by(t.service, t.operation)
+    )
+    wanted = set(pairs)
+    return {(s, o): float(avg) for s, o, avg in rows if (s, o) in wanted and avg is not None}
+
+
+async def isolate(
+    session: AsyncSession, start: datetime, end: datetime, entry: str | None = None
+) -> IsolationOut:
+    """Rank where the errors of the window originate, with evidence."""
+    start, end = window(start, end)
+    lo, hi = micros(start), micros(end)
+    t = TraceSpan
+    result = await session.execute(
+        sa.select(
+            t.trace_id,
+            t.span_id,
+            t.parent_span_id,
+            t.service,
+            t.operation,
+            t.error_message,
+            t.http_status,
+            t.duration_us,
+        )
+        .where(t.status_code == ERROR, t.start_us >= lo, t.start_us < hi)
+        .limit(MAX_ERROR_SPANS)
+    )
+    spans = [isolation.ErrorSpan(*row) for row in result.all()]
+    if entry:
+        roots = await session.scalars(
+            sa.select(t.trace_id)
+            .where(
+                t.service == entry,
+                t.parent_span_id.is_(None),
+                t.start_us >= lo - DEFAULT_WINDOW // timedelta(microseconds=1),
+                t.start_us < hi,
+            )
+            .distinct()
+        )
+        entered = set(roots.all())
+        spans = [s for s in spans if s.trace_id in entered]
+    ranked = isolation.rank(spans)[:MAX_ORIGINS]
+    pairs = [(o.service, o.operation) for o in ranked]
+    previous_lo = lo - (hi - lo)
+    now_means = await _mean_latencies(session, pairs, lo, hi)
+    before_means = await _mean_latencies(session, pairs, previous_lo, lo)
+    slugs = await _catalog_slugs(session)
+    origins = []
+    for o in ranked:
+        key = (o.service, o.operation)
+        current, previous = now_means.get(key), before_means.get(key)
+        origins.append(
+            OriginOut(
+                service=o.service,
+                operation=o.operation,
+                traces=o.traces,
+                spans=o.spans,
+                share=round(o.share, 4),
+                example_trace_ids=o.example_trace_ids,
+                messages=o.messages,
+                http_statuses=o.http_statuses,
+                mean_duration_ms=round((current or o.mean_duration_us) / 1000, 3),
+                previous_mean_duration_ms=None if previous is None else round(previous / 1000, 3),
+                latency_shift=None
+                if (shift := isolation.latency_shift(current, previous)) is None
+                else round(shift, 4),
+                propagated_through=o.propagated_through,
+            )
+        )
+    return IsolationOut(
+        window=WindowOut(start=start, end=end),
+        previous_window=WindowOut(start=from_micros(previous_lo), end=start),
+        entry=entry,
+        failing_traces=len({s.trace_id for s in spans}),
+        error_spans=len(spans),
+        services=[
+            ServiceRankOut(
+                service=r.service,
+                traces=r.traces,
+                spans=r.spans,
+                operations=r.operations,
+                catalog_service=r.service in slugs,
+            )
+            for r in isolation.by_service(ranked)
+        ],
+        origins=origins,
+    )
+
+
+async def incident_window(session: AsyncSession, who: Who, ref: str) -> tuple[datetime, datetime]:
+    """Impact start (else detection, declaration, creation) to resolution (else now)."""
+    incident = await load(session, who, ref)
+    times = await milestone_times(session, incident.id)
+    start = (
+        times.get(Milestone.IMPACT_STARTED)
+        or times.get(Milestone.DETECTED)
+        or times.get(Milestone.DECLARED)
+        or incident.created_at
+    )
+    end = times.get(Milestone.RESOLVED) or utcnow()
+    if end <= start:
+        end = start + timedelta(minutes=1)
+    return start, end
+
+
+async def incident_isolation(
+    session: AsyncSession, who: Who, ref: str, entry: str | None = None
+) -> IsolationOut:
+    start, end = await incident_window(session, who, ref)
+    return await isolate(session, start, end, entry)
+
+
+async def service_figures(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> FiguresOut:
+    """Requests are server/consumer spans and trace roots: what a service was asked to do."""
+    start, end = window(start, end)
+    t = TraceSpan
+    rows = await session.execute(
+        sa.select(t.service, t.duration_us, t.status_code).where(
+            t.start_us >= micros(start),
+            t.start_us < micros(end),
+            sa.or_(t.kind.in_(SERVER_KINDS), t.parent_span_id.is_(None)),
+        )
+    )
+    durations: dict[str, list[int]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    for service, duration, status in rows:
+        durations[service].append(int(duration))
+        if status == ERROR:
+            errors[service] += 1
+    seconds = (end - start).total_seconds()
+
+    def ms(value: int | None) -> float | None:
+        return None if value is None else round(value / 1000, 3)
+
+    out = []
+    for service in sorted(durations):
+        f = figures.figures(durations[service], errors[service], seconds)
+        out.append(
+            ServiceFiguresOut(
+                service=service,
+                requests=f.requests,
+                errors=f.errors,
+                rate_per_second=round(f.rate_per_second, 4),
+                error_percent=round(f.error_percent, 2),
+                p50_ms=ms(f.p50_us),
+                p95_ms=ms(f.p95_us),
+                p99_ms=ms(f.p99_us),
+            )
+        )
+    return FiguresOut(window=WindowOut(start=start, end=end), services=out)
+
+
+async def dependency_map(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> DependencyMapOut:
+    start, end = window(start, end)
+    lo, hi = micros(start), micros(end)
+    child = aliased(TraceSpan)
+    parent = aliased(TraceSpan)
+    rows = await session.execute(
+        sa.select(
+            parent.service,
+            child.service,
+            sa.func.count(),
+            sa.func.sum(sa.case((child.status_code == ERROR, 1), else_=0)),
+        )
+        .join(
+            parent,
+            sa.and_(parent.trace_id == child.trace_id, parent.span_id == child.parent_span_id),
+        )
+        .where(child.start_us >= lo, child.start_us < hi, parent.service != child.service)
+        .group_by(parent.service, child.service)
+    )
+    observed = [
+        dependencies.ObservedEdge(caller, callee, int(calls), int(errs or 0))
+        for caller, callee, calls, errs in rows
+    ]
+    traced = set(
+        (
+            await session.scalars(
+                sa.select(TraceSpan.service)
+                .where(TraceSpan.start_us >= lo, TraceSpan.start_us < hi)
+                .distinct()
+            )
+        ).all()
+    )
+    caller_svc = aliased(Service)
+    callee_svc = aliased(Service)
+    declared_rows = await session.execute(
+        sa.select(caller_svc.slug, callee_svc.slug)
+        .select_from(ServiceDependency)
+        .join(caller_svc, caller_svc.id == ServiceDependency.service_id)
+        .join(callee_svc, callee_svc.id == ServiceDependency.depends_on_id)
+    )
+    declared = {(a, b) for a, b in declared_rows}
+    edges = dependencies.compare(observed, declared, traced)
+    return DependencyMapOut(
+        window=WindowOut(start=start, end=end),
+        edges=[EdgeOut(**edge.__dict__) for edge in edges],
+    )
