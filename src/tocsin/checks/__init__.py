@@ -1,0 +1,1 @@
+"""Synthetic checks: scripted probes of a service from the outside, on a schedule."""
