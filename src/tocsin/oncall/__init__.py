@@ -1,0 +1,1 @@
+"""On-call: schedules, escalation policies and pages that wake the right person."""
