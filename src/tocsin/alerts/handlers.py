@@ -1,24 +1,39 @@
 """Job handlers of the alert pipeline.
 
-For now the pipeline has one stage after ingestion: the alert is marked as received by the
-pipeline. Grouping, correlation, silences and paging will replace this decision with what
-they decide; until then the alert says plainly that nothing more was done with it.
+"alerts.process" runs once per state change that ingestion stored (and again when a group
+wait ends or something the decision depended on ended); "alerts.reevaluate" re-runs the
+decision of every alert suppressed by a silence, maintenance window or upstream alert that
+has just ended; "alerts.heartbeat_check" raises the alert of a missed heartbeat.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tocsin.alerts.service import PROCESS_JOB, RECEIVED, record_decision
+from tocsin.alerts.models import Integration
+from tocsin.alerts.service import heartbeats, pipeline
+from tocsin.alerts.service.ingestion import PROCESS_JOB, ingest
 from tocsin.jobs.registry import JobContext, job_handler
 
 
 @job_handler(PROCESS_JOB)
 async def process_alert(context: JobContext, payload: dict[str, Any]) -> None:
-    await record_decision(
-        context.session,
-        int(payload["alert_id"]),
-        RECEIVED,
-        f"received ({payload.get('change', 'changed')}); no grouping, correlation or "
-        "paging is configured yet",
+    await pipeline.evaluate(
+        context.session, int(payload["alert_id"]), str(payload.get("change", "changed"))
     )
+
+
+@job_handler(pipeline.REEVALUATE_JOB)
+async def reevaluate(context: JobContext, payload: dict[str, Any]) -> None:
+    await pipeline.reevaluate(context.session, str(payload["ref"]))
+
+
+@job_handler(heartbeats.CHECK_JOB)
+async def heartbeat_check(context: JobContext, payload: dict[str, Any]) -> None:
+    session = context.session
+    integration_id = int(payload["integration_id"])
+    missed = await heartbeats.check(session, integration_id)
+    row = await session.get(Integration, integration_id)
+    if missed is None or row is None:
+        return
+    await ingest(session, heartbeats.sender_of(row), [missed])

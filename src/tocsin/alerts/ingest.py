@@ -241,6 +241,23 @@ async def ingest_with_bearer(
     return await _keyed(request, session, _header_key(request), kind)
 
 
+async def _ping(request: Request, session: AsyncSession, key: str) -> Response:
+    sender = await _sender(request, session, key, set(SourceKind))
+    await alerts.ingest(session, sender, [], ping=True)
+    return JSONResponse({"status": "ok"}, status_code=202)
+
+
+@router.post("/api/v1/heartbeat/{key}", summary="Heartbeat ping (key in the URL)")
+async def heartbeat_with_key(key: str, request: Request, session: AsyncSession = DB) -> Response:
+    """A sign of life: restarts the heartbeat timer and resolves a missed-heartbeat alert."""
+    return await _ping(request, session, key)
+
+
+@router.post("/api/v1/heartbeat", summary="Heartbeat ping (key as bearer token)")
+async def heartbeat_with_bearer(request: Request, session: AsyncSession = DB) -> Response:
+    return await _ping(request, session, _header_key(request))
+
+
 # --- Prometheus Alertmanager API v2 --------------------------------------------------------
 
 

@@ -33,6 +33,9 @@ class Integration(IdMixin, TimestampMixin, Base):
     mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """Field mapping of a generic integration (tocsin.alerts.formats.generic.GenericMapping)."""
     last_received_at: Mapped[datetime | None]
+    heartbeat_minutes: Mapped[int | None]
+    """Expect a ping at least this often (a dead man's switch); None: no heartbeat."""
+    last_ping_at: Mapped[datetime | None]
 
 
 class Alert(IdMixin, Base):
@@ -71,6 +74,13 @@ class Alert(IdMixin, Base):
     """What the pipeline decided about the alert so far (see tocsin.alerts.handlers)."""
     decision_reason: Mapped[str] = mapped_column(sa.Text, default="")
     decided_at: Mapped[datetime | None]
+    decision_ref: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    """What the decision points at ("silence:3", "group:7", "incident:12"), for re-evaluation."""
+    group_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("alert_groups.id", ondelete="SET NULL"), index=True
+    )
+    flapping: Mapped[bool] = mapped_column(default=False)
+    flap_paged: Mapped[bool] = mapped_column(default=False)
 
 
 class AlertEvent(IdMixin, Base):
@@ -85,3 +95,72 @@ class AlertEvent(IdMixin, Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AlertGroup(IdMixin, Base):
+    """Alerts of one service sharing the values of the grouping labels; it pages once and
+    resolves when all its members have resolved. A later firing alert opens a new group."""
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (sa.Index("ix_alert_groups_service_key_open", "service_id", "key", "open"),)
+
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="RESTRICT"))
+    key: Mapped[str] = mapped_column(sa.Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    open: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="firing")
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    paged_at: Mapped[datetime | None]
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+
+
+class Silence(IdMixin, TimestampMixin, Base):
+    __tablename__ = "alert_silences"
+
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(sa.String(400))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    expired_at: Mapped[datetime | None]
+
+
+class MaintenanceWindow(IdMixin, TimestampMixin, Base):
+    __tablename__ = "alert_maintenance_windows"
+
+    service_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(sa.DateTime())
+    """Local wall-clock time of the first occurrence, read in `timezone`."""
+    duration_minutes: Mapped[int]
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    rrule: Mapped[str | None] = mapped_column(sa.String(500))
+    created_by: Mapped[str] = mapped_column(sa.String(400))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    ended_at: Mapped[datetime | None]
+
+
+class CorrelationRule(IdMixin, TimestampMixin, Base):
+    """Grouping and corroboration for one service, or for every service of one team."""
+
+    __tablename__ = "alert_correlation_rules"
+
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    """Its name in configuration files; defaults to the service slug or "team-<team slug>"."""
+    service_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), unique=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("teams.id", ondelete="CASCADE"), unique=True
+    )
+    group_by: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    group_wait_seconds: Mapped[int] = mapped_column(default=0)
+    min_alerts: Mapped[int] = mapped_column(default=1)
+    min_sources: Mapped[int] = mapped_column(default=1)
+    window_seconds: Mapped[int] = mapped_column(default=600)
+    flap_changes: Mapped[int] = mapped_column(default=6)
+    flap_window_seconds: Mapped[int] = mapped_column(default=1800)

@@ -32,6 +32,7 @@ from tocsin.alerts.normalized import (
     SourceKind,
     WireFormat,
 )
+from tocsin.alerts.service import heartbeats
 from tocsin.alerts.service.integrations import Sender
 from tocsin.auth.permissions import Permission
 from tocsin.clock import utcnow
@@ -205,15 +206,31 @@ async def _record_changes(
     return out
 
 
+def _is_watchdog(alert: NormalizedAlert) -> bool:
+    return alert.firing and alert.labels.get("alertname") == heartbeats.WATCHDOG
+
+
 async def ingest(
-    session: AsyncSession, sender: Sender, alerts: Sequence[NormalizedAlert]
+    session: AsyncSession,
+    sender: Sender,
+    alerts: Sequence[NormalizedAlert],
+    *,
+    ping: bool = False,
 ) -> list[Stored]:
-    """Store a parsed body and commit; the caller answers the sender only after this."""
+    """Store a parsed body and commit; the caller answers the sender only after this.
+    A heartbeat ping (or Alertmanager's Watchdog alert) also counts as a sign of life."""
     posts = fold_batch(alerts)
+    ping = ping or any(_is_watchdog(alert) for alert in alerts)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         now = utcnow()
         try:
-            results = await _store_once(session, sender, posts, now)
+            batch = posts
+            if ping:
+                batch = {
+                    **posts,
+                    **fold_batch(await heartbeats.record_ping(session, sender.integration_id)),
+                }
+            results = await _store_once(session, sender, batch, now)
             stored = await _record_changes(session, results, now)
             await _mark_received(session, sender.integration_id, now)
             await session.commit()

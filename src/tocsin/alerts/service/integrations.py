@@ -28,6 +28,7 @@ from tocsin.auth.principal import Principal
 from tocsin.auth.secrets import digest, new_secret
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
+from tocsin.clock import utcnow
 from tocsin.config import get_settings
 from tocsin.errors import Invalid, NotFound
 from tocsin.events import publish
@@ -92,6 +93,8 @@ def _out(row: Integration, service: str) -> IntegrationOut:
         enabled=row.enabled,
         mapping=row.mapping,
         last_received_at=row.last_received_at,
+        heartbeat_minutes=row.heartbeat_minutes,
+        last_ping_at=row.last_ping_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -121,13 +124,26 @@ async def create_integration(
         rate_limit_per_minute=body.rate_limit_per_minute,
         enabled=True,
         mapping=body.mapping.model_dump(mode="json") if body.mapping else None,
+        heartbeat_minutes=body.heartbeat_minutes,
     )
     session.add(row)
     await session.flush()
+    await _start_heartbeat(session, row)
     audit.record(session, _actor(who), "create", "integration", row.id, after=snapshot(row))
     await session.commit()
     await publish("alert.integration.created", {"id": row.id}, Permission.ALERTS_READ.value)
     return _with_key(_out(row, body.service), key)
+
+
+async def _start_heartbeat(session: AsyncSession, row: Integration) -> None:
+    """Configuring a heartbeat counts as the first sign of life: the first check is due one
+    period later, so a sender that never pings is noticed."""
+    if not row.heartbeat_minutes:
+        return
+    from tocsin.alerts.service import heartbeats
+
+    row.last_ping_at = row.last_ping_at or utcnow()
+    await heartbeats.schedule_check(session, row, row.last_ping_at)
 
 
 async def _row(session: AsyncSession, integration_id: int) -> tuple[Integration, str]:
@@ -168,6 +184,8 @@ async def update_integration(
     for field, value in changes.items():
         setattr(row, field, value)
     await session.flush()
+    if changes.get("heartbeat_minutes"):
+        await _start_heartbeat(session, row)
     audit.record(
         session, _actor(who), "update", "integration", row.id, before=before, after=snapshot(row)
     )

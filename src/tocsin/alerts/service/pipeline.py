@@ -1,0 +1,538 @@
+"""The pipeline stage after ingestion: decide, for one stored alert, what happens and why.
+
+It runs in the durable "alerts.process" job that ingestion enqueues in its own transaction,
+so receiving stays one short transaction and a crash between storing and deciding loses
+nothing. The facts (silences, maintenance, open incidents, the dependency graph, recent
+alerts) are read here; the decisions are taken by the pure `tocsin.alerts.correlation`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.alerts import matchers as matching
+from tocsin.alerts.correlation import (
+    DEFAULT_RULE,
+    Cause,
+    Decision,
+    Rule,
+    Sighting,
+    corroboration,
+    group_key,
+    inhibiting_cause,
+    is_flapping,
+    is_synthetic,
+)
+from tocsin.alerts.maintenance import Window
+from tocsin.alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertGroup,
+    CorrelationRule,
+    MaintenanceWindow,
+    Silence,
+)
+from tocsin.alerts.normalized import AlertStatus, Severity
+from tocsin.audit.service import Actor
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import Service
+from tocsin.clock import utcnow
+from tocsin.db import dialect
+from tocsin.incidents.lifecycle import ACTIVE
+from tocsin.incidents.models import Incident, IncidentAffected
+from tocsin.incidents.service.common import note
+from tocsin.jobs import service as jobs
+
+PAGE_JOB = "oncall.page"
+REEVALUATE_JOB = "alerts.reevaluate"
+PROCESS_JOB = "alerts.process"
+STATE_KINDS = ("created", "resolved", "refired")
+WATCHDOG = "Watchdog"
+PIPELINE = Actor.system("alert pipeline")
+
+
+def rule_from(row: CorrelationRule) -> Rule:
+    return Rule(
+        group_by=tuple(row.group_by) or DEFAULT_RULE.group_by,
+        group_wait=timedelta(seconds=row.group_wait_seconds),
+        min_alerts=row.min_alerts,
+        min_sources=row.min_sources,
+        window=timedelta(seconds=row.window_seconds),
+        flap_changes=row.flap_changes,
+        flap_window=timedelta(seconds=row.flap_window_seconds),
+    )
+
+
+async def rule_for(session: AsyncSession, service: Service) -> Rule:
+    """The service's own rule, else its owning team's, else the default."""
+    row = await session.scalar(
+        sa.select(CorrelationRule).where(CorrelationRule.service_id == service.id)
+    )
+    if row is None and service.owner_team_id is not None:
+        row = await session.scalar(
+            sa.select(CorrelationRule).where(CorrelationRule.team_id == service.owner_team_id)
+        )
+    return DEFAULT_RULE if row is None else rule_from(row)
+
+
+def _decide(
+    session: AsyncSession,
+    row: Alert,
+    decision: Decision,
+    reason: str,
+    ref: str | None,
+    now: datetime,
+) -> None:
+    """Set the decision; a changed one is also appended to the alert's history."""
+    changed = (row.decision, row.decision_reason) != (decision.value, reason)
+    row.decision = decision.value
+    row.decision_reason = reason
+    row.decision_ref = ref
+    row.decided_at = now
+    if changed:
+        session.add(
+            AlertEvent(
+                alert_id=row.id,
+                kind="decision",
+                status=row.status,
+                at=now,
+                data={"decision": decision.value, "reason": reason, "ref": ref},
+            )
+        )
+
+
+async def evaluate(session: AsyncSession, alert_id: int, change: str = "changed") -> None:
+    """Decide about one alert; no commit (the job's transaction owns it)."""
+    row = await session.get(Alert, alert_id)
+    if row is None:
+        return
+    if dialect.is_postgres(session):
+        # One decision at a time per service: two workers deciding two alerts of one new
+        # group at once would otherwise open two groups and page twice. (SQLite has a single
+        # writer and its transactions begin IMMEDIATE, so they are already serialised.)
+        # FOR NO KEY UPDATE leaves ingestion's foreign-key checks on the service unblocked.
+        await session.execute(
+            sa.select(Service.id)
+            .where(Service.id == row.service_id)
+            .with_for_update(key_share=True)
+        )
+        await session.refresh(row)
+    await _evaluate(session, row, change)
+
+
+async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
+    now = utcnow()
+    service = await session.get(Service, row.service_id)
+    assert service is not None
+    if row.status == AlertStatus.RESOLVED.value:
+        await _resolved(session, row, now)
+        return
+    if str(row.labels.get("alertname", "")) == WATCHDOG:
+        _decide(
+            session,
+            row,
+            Decision.HEARTBEAT,
+            "Watchdog alert: counts as a heartbeat ping",
+            None,
+            now,
+        )
+        return
+    if await _silenced(session, row, now) or await _in_maintenance(session, row, now):
+        return
+    if await _inhibited(session, row, service, now):
+        return
+    rule = await rule_for(session, service)
+    if await _flapping(session, row, service, rule, now):
+        return
+    row.flapping = False
+    row.flap_paged = False
+    group = await _group(session, row, service, rule, now)
+    ref = f"group:{group.id}"
+    if group.paged_at is not None:
+        _decide(
+            session,
+            row,
+            Decision.GROUPED,
+            f"grouped into group #{group.id}, which already paged",
+            ref,
+            now,
+        )
+        return
+    why = corroboration(rule, await _sightings(session, row, rule, now), now)
+    if why is None:
+        _decide(
+            session,
+            row,
+            Decision.AWAITING,
+            f"awaiting corroboration: needs {_needs(rule)} within "
+            f"{int(rule.window.total_seconds() // 60)} min, or a failing synthetic check",
+            ref,
+            now,
+        )
+        return
+    wait_until = group.opened_at + rule.group_wait
+    if now < wait_until:
+        _decide(
+            session,
+            row,
+            Decision.GROUPED,
+            f"grouped into group #{group.id}; waiting until {wait_until:%H:%M:%S} UTC "
+            "(group wait) before paging",
+            ref,
+            now,
+        )
+        await jobs.enqueue(
+            session,
+            PROCESS_JOB,
+            {"alert_id": row.id, "change": "group_wait"},
+            run_at=wait_until,
+            idempotency_key=f"alerts.group_wait:{group.id}",
+        )
+        return
+    await _page_group(session, row, service, group, why, now)
+
+
+def _needs(rule: Rule) -> str:
+    parts = []
+    if rule.min_alerts > 1:
+        parts.append(f"at least {rule.min_alerts} alerts")
+    if rule.min_sources > 1:
+        parts.append(f"at least {rule.min_sources} distinct sources")
+    return " or ".join(parts)
+
+
+async def _resolved(session: AsyncSession, row: Alert, now: datetime) -> None:
+    earlier = f" (was {row.decision}: {row.decision_reason})" if row.decision else ""
+    _decide(session, row, Decision.RESOLVED, f"resolved{earlier}"[:2000], row.decision_ref, now)
+    if row.group_id is not None:
+        firing = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Alert)
+            .where(Alert.group_id == row.group_id, Alert.status == AlertStatus.FIRING.value)
+        )
+        group = await session.get(AlertGroup, row.group_id)
+        if group is not None and not firing and group.open:
+            group.open = False
+            group.status = AlertStatus.RESOLVED.value
+            group.resolved_at = now
+    # Alerts this one inhibited are decided again: their cause is gone.
+    inhibited = await session.scalar(
+        sa.select(Alert.id).where(Alert.decision_ref == f"alert:{row.id}").limit(1)
+    )
+    if inhibited is not None:
+        await request_reevaluation(session, f"alert:{row.id}", now)
+
+
+async def request_reevaluation(session: AsyncSession, ref: str, at: datetime) -> None:
+    """Decide again, at `at`, every firing alert whose decision points at `ref`."""
+    await jobs.enqueue(
+        session,
+        REEVALUATE_JOB,
+        {"ref": ref},
+        run_at=at,
+        idempotency_key=f"{REEVALUATE_JOB}:{ref}:{at.isoformat()}",
+    )
+
+
+async def reevaluate(session: AsyncSession, ref: str) -> int:
+    ids = list(
+        await session.scalars(
+            sa.select(Alert.id).where(
+                Alert.decision_ref == ref, Alert.status == AlertStatus.FIRING.value
+            )
+        )
+    )
+    now = utcnow()
+    if ids:
+        await jobs.enqueue_many(
+            session,
+            [
+                jobs.NewJob(
+                    PROCESS_JOB,
+                    {"alert_id": alert_id, "change": f"re-evaluated ({ref} ended)"},
+                    idempotency_key=f"{PROCESS_JOB}:{ref}:{alert_id}:{now.isoformat()}",
+                )
+                for alert_id in ids
+            ],
+        )
+    return len(ids)
+
+
+async def _silenced(session: AsyncSession, row: Alert, now: datetime) -> bool:
+    silences = await session.scalars(
+        sa.select(Silence)
+        .where(Silence.starts_at <= now, Silence.ends_at > now, Silence.expired_at.is_(None))
+        .order_by(Silence.id)
+    )
+    for silence in silences:
+        if matching.matches_all(matching.parse(silence.matchers), row.labels):
+            text = f"suppressed by silence #{silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC"
+            if silence.comment:
+                text += f" ({silence.comment})"
+            _decide(session, row, Decision.SILENCED, text, f"silence:{silence.id}", now)
+            return True
+    return False
+
+
+async def _in_maintenance(session: AsyncSession, row: Alert, now: datetime) -> bool:
+    windows = await session.scalars(
+        sa.select(MaintenanceWindow).where(
+            MaintenanceWindow.service_id == row.service_id, MaintenanceWindow.ended_at.is_(None)
+        )
+    )
+    for window in windows:
+        occurrence = window_of(window).active_occurrence(now)
+        if occurrence is None:
+            continue
+        ref = f"maintenance:{window.id}"
+        _decide(
+            session,
+            row,
+            Decision.MAINTENANCE,
+            f"suppressed by maintenance window #{window.id} until {occurrence[1]:%Y-%m-%d %H:%M} "
+            "UTC" + (f" ({window.comment})" if window.comment else ""),
+            ref,
+            now,
+        )
+        await request_reevaluation(session, ref, occurrence[1])
+        return True
+    return False
+
+
+def window_of(row: MaintenanceWindow) -> Window:
+    return Window(
+        starts_at=row.starts_at.replace(tzinfo=None),
+        duration=timedelta(minutes=row.duration_minutes),
+        timezone=row.timezone,
+        rrule=row.rrule,
+    )
+
+
+async def _causes(session: AsyncSession, slugs: set[str], exclude: int) -> list[Cause]:
+    rows = await session.execute(
+        sa.select(IncidentAffected.slug, Incident.id)
+        .join(Incident, Incident.id == IncidentAffected.incident_id)
+        .where(
+            IncidentAffected.kind == "service",
+            IncidentAffected.slug.in_(slugs),
+            Incident.status.in_([s.value for s in ACTIVE]),
+        )
+        .order_by(Incident.id)
+    )
+    causes = [Cause(slug, incident_id=incident_id) for slug, incident_id in rows]
+    critical = await session.execute(
+        sa.select(Service.slug, Alert.id)
+        .join(Service, Service.id == Alert.service_id)
+        .where(
+            Service.slug.in_(slugs),
+            Alert.status == AlertStatus.FIRING.value,
+            Alert.severity == Severity.CRITICAL.value,
+            Alert.id != exclude,
+        )
+        .order_by(Alert.id)
+    )
+    causes += [Cause(slug, alert_id=alert_id) for slug, alert_id in critical]
+    return causes
+
+
+async def _inhibited(session: AsyncSession, row: Alert, service: Service, now: datetime) -> bool:
+    graph = await catalog.dependency_graph(session)
+    upstream = set(graph.upstream(service.slug)) if service.slug in graph.nodes else set()
+    cause = inhibiting_cause(
+        service.slug, upstream, await _causes(session, upstream | {service.slug}, row.id)
+    )
+    if cause is None:
+        return False
+    if cause.incident_id is not None:
+        await _attach(session, row, service, cause, now)
+        return True
+    _decide(
+        session,
+        row,
+        Decision.INHIBITED,
+        f"inhibited by critical alert #{cause.alert_id} on upstream dependency {cause.service}",
+        f"alert:{cause.alert_id}",
+        now,
+    )
+    return True
+
+
+async def _attach(
+    session: AsyncSession, row: Alert, service: Service, cause: Cause, now: datetime
+) -> None:
+    incident = await session.get(Incident, cause.incident_id)
+    assert incident is not None
+    ref = f"incident:{incident.id}"
+    where = "this service" if cause.service == service.slug else f"upstream {cause.service}"
+    name = "a private incident" if incident.visibility == "private" else f"incident #{incident.id}"
+    if row.decision_ref != ref:
+        note(
+            session,
+            incident,
+            PIPELINE,
+            "alert.attached",
+            f"Alert on {service.slug} attached: {row.summary}",
+            {"alert_id": row.id, "service": service.slug, "severity": row.severity},
+        )
+    _decide(
+        session,
+        row,
+        Decision.ATTACHED,
+        f"attached to open {name} on {where} instead of paging again",
+        ref,
+        now,
+    )
+
+
+async def _flapping(
+    session: AsyncSession, row: Alert, service: Service, rule: Rule, now: datetime
+) -> bool:
+    changes = list(
+        await session.scalars(
+            sa.select(AlertEvent.at).where(
+                AlertEvent.alert_id == row.id,
+                AlertEvent.kind.in_(STATE_KINDS),
+                AlertEvent.at >= now - rule.flap_window,
+            )
+        )
+    )
+    if not is_flapping(rule, changes, now):
+        return False
+    row.flapping = True
+    minutes = int(rule.flap_window.total_seconds() // 60)
+    if row.flap_paged:
+        _decide(
+            session,
+            row,
+            Decision.FLAPPING,
+            f"flapping ({len(changes)} state changes in {minutes} min); already paged once",
+            None,
+            now,
+        )
+        return True
+    row.flap_paged = True
+    dedup = f"alert-flapping:{row.id}"
+    await _enqueue_page(session, service, row, dedup, None, row.group_id)
+    _decide(
+        session,
+        row,
+        Decision.FLAPPING,
+        f"flapping ({len(changes)} state changes in {minutes} min); paged once, not on "
+        "every change",
+        None,
+        now,
+    )
+    return True
+
+
+async def _group(
+    session: AsyncSession, row: Alert, service: Service, rule: Rule, now: datetime
+) -> AlertGroup:
+    key = group_key(service.slug, row.labels, rule.group_by)
+    if row.group_id is not None:
+        current = await session.get(AlertGroup, row.group_id)
+        if current is not None and current.open and current.key == key:
+            return current
+    group = await session.scalar(
+        sa.select(AlertGroup)
+        .where(AlertGroup.service_id == service.id, AlertGroup.key == key, AlertGroup.open)
+        .order_by(AlertGroup.id.desc())
+    )
+    if group is None:
+        group = AlertGroup(
+            service_id=service.id,
+            key=key,
+            labels={name: str(row.labels.get(name) or "") for name in rule.group_by},
+            open=True,
+            status=AlertStatus.FIRING.value,
+            opened_at=now,
+        )
+        session.add(group)
+        await session.flush()
+    group.status = AlertStatus.FIRING.value
+    row.group_id = group.id
+    return group
+
+
+async def _sightings(
+    session: AsyncSession, row: Alert, rule: Rule, now: datetime
+) -> list[Sighting]:
+    rows = await session.execute(
+        sa.select(Alert.last_received_at, Alert.integration_id, Alert.source, Alert.labels).where(
+            Alert.service_id == row.service_id,
+            Alert.status == AlertStatus.FIRING.value,
+            Alert.last_received_at >= now - rule.window,
+        )
+    )
+    out = [
+        Sighting(at, str(integration), is_synthetic(source, labels))
+        for at, integration, source, labels in rows
+    ]
+    if not any(s.at == row.last_received_at and s.source == str(row.integration_id) for s in out):
+        out.append(Sighting(now, str(row.integration_id), is_synthetic(row.source, row.labels)))
+    return out
+
+
+async def _enqueue_page(
+    session: AsyncSession,
+    service: Service,
+    row: Alert,
+    dedup_key: str,
+    incident_id: int | None,
+    group_id: int | None,
+) -> None:
+    payload: dict[str, Any] = {
+        "service_id": service.id,
+        "title": f"[{service.slug}] {row.summary}"[:200],
+        "summary": row.summary,
+        "dedup_key": dedup_key,
+        "incident_id": incident_id,
+        "alert_group_id": group_id,
+    }
+    await jobs.enqueue(session, PAGE_JOB, payload, idempotency_key=f"{PAGE_JOB}:{dedup_key}")
+
+
+async def _page_group(
+    session: AsyncSession, row: Alert, service: Service, group: AlertGroup, why: str, now: datetime
+) -> None:
+    group.paged_at = now
+    await _enqueue_page(session, service, row, f"alert-group:{group.id}", None, group.id)
+    ref = f"group:{group.id}"
+    _decide(
+        session,
+        row,
+        Decision.PAGED,
+        f"paged the on-call of {service.slug} for group #{group.id} ({why})",
+        ref,
+        now,
+    )
+    members = await session.scalars(
+        sa.select(Alert).where(
+            Alert.service_id == service.id,
+            Alert.id != row.id,
+            Alert.status == AlertStatus.FIRING.value,
+            Alert.decision.in_([Decision.GROUPED.value, Decision.AWAITING.value]),
+        )
+    )
+    for member in members:
+        if member.decision_ref == ref:
+            _decide(
+                session,
+                member,
+                Decision.GROUPED,
+                f"grouped into group #{group.id}, which paged ({why})",
+                ref,
+                now,
+            )
+        elif member.decision == Decision.AWAITING.value:
+            # Corroboration is per service: its other groups may now page too.
+            await jobs.enqueue(
+                session,
+                PROCESS_JOB,
+                {"alert_id": member.id, "change": "corroborated"},
+                idempotency_key=f"{PROCESS_JOB}:corroborated:{member.id}:{now.isoformat()}",
+            )
