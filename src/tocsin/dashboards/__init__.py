@@ -1,0 +1,1 @@
+"""Live dashboards (S2.4): the incident commander's board and the stakeholder screen."""
