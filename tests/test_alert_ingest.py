@@ -551,7 +551,7 @@ async def test_events_are_published_after_commit(
     assert names == [("alert.received", "alerts:read"), ("alert.resolved", "alerts:read")]
 
 
-async def test_the_pipeline_job_records_that_the_alert_was_received(
+async def test_the_pipeline_job_records_what_was_decided_about_the_alert(
     client: AsyncClient,
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -570,8 +570,8 @@ async def test_the_pipeline_job_records_that_the_alert_was_received(
     worker = Worker(settings, sessionmaker, worker_id="alerts-test")
     assert await worker.run_once() == 1
     [alert] = await stored_alerts(sessionmaker)
-    assert alert.decision == alerts.RECEIVED
-    assert "no grouping" in alert.decision_reason
+    assert alert.decision == "paged"
+    assert "paged the on-call of checkout" in alert.decision_reason
     [job] = await process_jobs(sessionmaker)
     assert job.status == "succeeded"
 

@@ -56,6 +56,8 @@ SELF_AUTHENTICATED: dict[str, str] = {
     "POST /v2/alerts": _INGESTION + " (Opsgenie, key as GenieKey)",
     "POST /v2/alerts/{identifier}/close": _INGESTION + " (Opsgenie, key as GenieKey)",
     "POST /v2/alerts/{identifier}/acknowledge": _INGESTION + " (Opsgenie, key as GenieKey)",
+    "POST /api/v1/heartbeat/{key}": _INGESTION + " (heartbeat ping)",
+    "POST /api/v1/heartbeat": _INGESTION + " (heartbeat ping, key as bearer token)",
 }
 """`METHOD path` of PUBLIC routes that check credentials of their own (such as ingestion keys)
 and so may refuse a caller without them, with the reason."""

@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=300, ge=5)
     job_max_attempts: int = Field(default=8, ge=1, le=100)
     bridge_url_template: str = "https://meet.example.com/{ref}"
+    warroom_platforms: list[Literal["web", "slack", "matrix"]] = ["web"]
+    warroom_auto_open: bool = True
+    warroom_name_template: str = "inc-{yyyymmdd}-{sev}-{slug}"
+    warroom_matrix_homeserver_url: str | None = None
+    warroom_matrix_access_token: str | None = None
+    warroom_matrix_user_template: str = "@{localpart}:{server_name}"
+    warroom_slack_bot_token: str | None = None
+    warroom_slack_api_base_url: str = "https://slack.com/api"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Tocsin <tocsin@localhost>"
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    notification_webhook_timeout_seconds: float = Field(default=10, gt=0, le=120)
 
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -57,6 +77,15 @@ class Settings(BaseSettings):
     oidc_default_role: Literal["responder", "communicator", "stakeholder", "viewer"] = "viewer"
     oidc_auto_create_users: bool = True
     oidc_button_label: str = "Sign in with single sign-on"
+
+    traces_retention_hours: int = Field(default=72, ge=1, le=24 * 90)
+    traces_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    traces_budget_spans_per_minute: int = Field(default=600_000, ge=0)
+    traces_max_concurrent_exports: int = Field(default=16, ge=1, le=1024)
+    traces_max_decompressed_bytes: int = Field(default=16_777_216, ge=1024)
+
+    worker_location: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+    checks_retention_days: int = Field(default=30, ge=1, le=3650)
 
     config_file: Path | None = None
 

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     """Read received alerts, their history and the list of integrations (never their keys)."""
     INTEGRATIONS_MANAGE = "integrations:manage"
     """Create, change, rotate and disable alert integrations of one's own teams' services."""
+    ALERTS_MANAGE = "alerts:manage"
+    """Create and expire silences and maintenance windows; set correlation rules."""
     INCIDENT_READ = "incident:read"
     """Read incidents: public ones, and private ones one takes part in (admins: all)."""
     INCIDENT_DECLARE = "incident:declare"
@@ -48,6 +50,26 @@ class Permission(StrEnum):
     """Change an incident: status, milestones, roles, checklists, impact, participants."""
     INCIDENT_NOTE = "incident:note"
     """Add notes to an incident's timeline and star them."""
+    ONCALL_READ = "oncall:read"
+    """See schedules, escalation policies, who is on call, and pages."""
+    ONCALL_MANAGE = "oncall:manage"
+    """Change schedules, overrides and escalation policies of one's own teams (admins: any)."""
+    ONCALL_RESPOND = "oncall:respond"
+    """Acknowledge, resolve and reassign pages."""
+    CHECKS_READ = "checks:read"
+    """See synthetic checks, their status and results (never secret values)."""
+    CHECKS_MANAGE = "checks:manage"
+    """Create, change and delete synthetic checks of one's own teams' services (admins: any)."""
+    CHECKS_RUN = "checks:run"
+    """Run synthetic checks on demand, e.g. from an incident page."""
+    CHECKS_SECRETS = "checks:secrets"
+    """Store and replace the secrets synthetic checks reference by name."""
+    TRACES_READ = "traces:read"
+    """Read service figures, the dependency map and failure isolation derived from traces."""
+    TRACES_WRITE = "traces:write"
+    """Export spans to the OTLP receiver (give it to a token that has only this scope)."""
+    NOTIFICATIONS_ADMIN = "notifications:admin"
+    """See every user's deliveries and manage anyone's contact methods and rules."""
 
 
 _EVERYONE = {
@@ -56,6 +78,8 @@ _EVERYONE = {
     Permission.CATALOG_READ,
     Permission.POLICY_READ,
     Permission.INCIDENT_READ,
+    Permission.ONCALL_READ,
+    Permission.CHECKS_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -72,6 +96,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INCIDENT_NOTE,
             Permission.ALERTS_READ,
             Permission.INTEGRATIONS_MANAGE,
+            Permission.ALERTS_MANAGE,
+            Permission.ONCALL_MANAGE,
+            Permission.ONCALL_RESPOND,
+            Permission.CHECKS_MANAGE,
+            Permission.CHECKS_RUN,
+            Permission.TRACES_READ,
+            Permission.TRACES_WRITE,
         }
     ),
     Role.COMMUNICATOR: frozenset(

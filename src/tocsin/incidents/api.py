@@ -12,6 +12,7 @@ from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.db.session import get_session
 from tocsin.incidents import service as incidents
+from tocsin.incidents.escalation.schemas import SlasOut
 from tocsin.incidents.lifecycle import Status
 from tocsin.incidents.milestones import Milestone
 from tocsin.incidents.schemas import (
@@ -31,6 +32,7 @@ from tocsin.incidents.schemas import (
     StatusChange,
     TimelineEventOut,
 )
+from tocsin.incidents.service import figures
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -129,6 +131,13 @@ async def get_kpis(ref: str, who: Principal = READ, session: AsyncSession = DB) 
     """Time to detect, acknowledge, mitigate and resolve, measured from impact start,
     against the severity's targets: met, breached, or running with the time left."""
     return await incidents.get_kpis(session, who, ref)
+
+
+@router.get("/{ref}/slas", response_model=SlasOut)
+async def get_slas(ref: str, who: Principal = READ, session: AsyncSession = DB) -> SlasOut:
+    """Per affected customer tier and business unit: response and resolution clocks (met, on
+    track, at risk or breached, with the time left), availability budget consumed, credits."""
+    return await figures.get_slas(session, who, ref)
 
 
 @router.get("/{ref}/roles", response_model=RolesOut)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.alerts.manifest import HANDLERS as ALERT_HANDLERS
 from tocsin.audit.service import Actor
 from tocsin.auth import service as auth
 from tocsin.catalog import service as catalog
@@ -36,8 +37,10 @@ from tocsin.catalog.schemas import (
     VendorCreate,
     VendorUpdate,
 )
+from tocsin.checks.manifest import HANDLERS as CHECK_HANDLERS
 from tocsin.manifest.handler import KindHandler, Reference
 from tocsin.manifest.plan import changed_fields
+from tocsin.oncall.manifest import HANDLERS as ONCALL_HANDLERS
 from tocsin.policy import service as policy
 from tocsin.policy.schemas import SECTIONS, SeverityCreate, SeverityPolicyIn, SeverityUpdate
 
@@ -440,6 +443,9 @@ HANDLERS: list[KindHandler] = [
     CustomerTierHandler(),
     CustomerHandler(),
     VendorHandler(),
+    *ONCALL_HANDLERS,
+    *ALERT_HANDLERS,
+    *CHECK_HANDLERS,
 ]
 
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from tocsin.schemas import Input, Output
@@ -188,12 +196,122 @@ def _distinct(values: list[str], what: str) -> None:
         seen.add(value)
 
 
+class EscalationMode(StrEnum):
+    NOTIFY = "notify"
+    """low urgency: an informational message, nobody is woken up"""
+    PAGE = "page"
+    """high urgency: the person's paging rules apply"""
+
+
+class EscalationGroup(StrEnum):
+    TECHNICAL = "technical"
+    EXECUTIVE = "executive"
+
+
+class EscalationTargets(Input):
+    """Who hears of an escalation: users by e-mail, and teams (each member of the team)."""
+
+    users: list[Annotated[str, StringConstraints(min_length=3, max_length=320)]] = Field(
+        default_factory=list, max_length=100
+    )
+    teams: list[GroupSlug] = Field(default_factory=list, max_length=50)
+    mode: EscalationMode = EscalationMode.NOTIFY
+
+    @field_validator("users")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        value = [v.strip().lower() for v in value]
+        for email in value:
+            if "@" not in email:
+                raise PydanticCustomError(
+                    "email", "{value} is not an e-mail address", {"value": email}
+                )
+        _distinct(value, "user")
+        return value
+
+    @field_validator("teams")
+    @classmethod
+    def _distinct_teams(cls, value: list[str]) -> list[str]:
+        _distinct(value, "team")
+        return value
+
+
+class EscalationRule(Input):
+    """Escalate to `to` once any of the `when` thresholds is crossed (once per incident)."""
+
+    id: ItemId
+    when: Thresholds
+    to: list[EscalationGroup] = Field(
+        default_factory=lambda: [EscalationGroup.TECHNICAL], min_length=1, max_length=2
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _distinct_groups(cls, value: list[EscalationGroup]) -> list[EscalationGroup]:
+        _distinct([g.value for g in value], "target group")
+        return value
+
+
+class MissingCommander(Input):
+    """Flag and escalate an incident still without an Incident Commander after a while."""
+
+    enabled: bool | None = None
+    """None: on for the two most severe ranks of the ladder (SEV1 and SEV2 by default)"""
+    after_minutes: Minutes = 5
+
+
+class EscalationPolicy(Thresholds):
+    """The thresholds at the top level are the historical form of one rule (id `thresholds`,
+    to both groups); `rules` adds any number of named ones."""
+
+    technical: EscalationTargets = Field(
+        default_factory=lambda: EscalationTargets(mode=EscalationMode.PAGE)
+    )
+    executive: EscalationTargets = Field(default_factory=EscalationTargets)
+    rules: list[EscalationRule] = Field(default_factory=list, max_length=50)
+    missing_commander: MissingCommander = Field(default_factory=MissingCommander)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave out the paths left at their defaults, so a policy that has none reads (and
+        exports) exactly as it did before paths existed."""
+        data: dict[str, Any] = handler(self)
+        for name in _PATH_FIELDS:
+            if getattr(self, name) == EscalationPolicy.model_fields[name].get_default(
+                call_default_factory=True
+            ):
+                data.pop(name, None)
+        return data
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_rules(cls, value: list[EscalationRule]) -> list[EscalationRule]:
+        ids = [r.id for r in value]
+        if "thresholds" in ids or "missing-commander" in ids:
+            raise PydanticCustomError(
+                "reserved", "rule ids thresholds and missing-commander are reserved", {}
+            )
+        _distinct(ids, "rule id")
+        return value
+
+
+def _escalation_of(value: object) -> object:
+    """Plain thresholds (the earlier form of the section) are an escalation policy without
+    targets or named rules."""
+    if isinstance(value, Thresholds) and not isinstance(value, EscalationPolicy):
+        return value.model_dump()
+    return value
+
+
+_PATH_FIELDS = ("technical", "executive", "rules", "missing_commander")
+
+
 class SeverityPolicyIn(Input):
     """The whole policy for one severity; sections left out are empty (no targets, no
     triggers, no duties)."""
 
     kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
-    escalation: Thresholds = Field(default_factory=Thresholds)
+    escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     """crossing any of these escalates the incident"""
     postmortem: PostmortemPolicy = Field(default_factory=PostmortemPolicy)
     communications: list[CommExpectation] = Field(default_factory=list, max_length=50)
@@ -202,6 +320,11 @@ class SeverityPolicyIn(Input):
     """what must be true before the incident is technically resolved"""
     business_resolution: list[ChecklistItem] = Field(default_factory=list, max_length=100)
     """what must be true before it is resolved for the business"""
+
+    @field_validator("escalation", mode="before")
+    @classmethod
+    def _escalation(cls, value: object) -> object:
+        return _escalation_of(value)
 
     @field_validator("communications")
     @classmethod
@@ -220,12 +343,17 @@ class SeverityPolicyPatch(Input):
     """Replace only the sections sent."""
 
     kpi_targets: KpiTargets | None = None
-    escalation: Thresholds | None = None
+    escalation: EscalationPolicy | None = None
     postmortem: PostmortemPolicy | None = None
     communications: list[CommExpectation] | None = Field(default=None, max_length=50)
     executive_notification: ExecutiveNotification | None = None
     technical_resolution: list[ChecklistItem] | None = Field(default=None, max_length=100)
     business_resolution: list[ChecklistItem] | None = Field(default=None, max_length=100)
+
+    @field_validator("escalation", mode="before")
+    @classmethod
+    def _escalation(cls, value: object) -> object:
+        return _escalation_of(value)
 
     @field_validator("communications")
     @classmethod

@@ -274,6 +274,12 @@ async def severity_edit_submit(
 ) -> Response:
     severity = await policy.get_severity(session, slug)
     severity_body, policy_body = parse_policy_form(await request.form())
+    # The form edits the escalation thresholds only: keep the paths set through the API or files.
+    paths = {"technical", "executive", "rules", "missing_commander"}
+    kept = (await policy.get_policy(session, slug)).escalation.model_dump(
+        mode="json", include=paths
+    )
+    policy_body["escalation"] = {**kept, **policy_body["escalation"]}
     errors = forms.FormErrors()
     try:
         update = SeverityUpdate.model_validate(severity_body)

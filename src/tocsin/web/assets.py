@@ -28,6 +28,7 @@ VENDOR_FILES: dict[str, str] = {
     "htmx": "htmx.org/dist/htmx.min.js",
     "alpine": "alpinejs/dist/cdn.min.js",
     "cytoscape": "cytoscape/dist/cytoscape.min.js",
+    "chartjs": "chart.js/dist/chart.umd.min.js",
 }
 """The front-end files pages load, by short name; each path starts with its npm package."""
 

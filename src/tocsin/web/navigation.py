@@ -30,9 +30,26 @@ NAVIGATION: tuple[Section, ...] = (
         "Response",
         (
             Link("Incidents", "/incidents", Permission.INCIDENT_READ),
+            Link("Incident command", "/dashboards/command", Permission.INCIDENT_READ),
+            Link("Stakeholder view", "/dashboards/stakeholder", Permission.INCIDENT_READ),
             Link("Customer reports", "/customer-reports", Permission.INCIDENT_READ),
             Link("Alerts", "/alerts", Permission.ALERTS_READ),
+            Link("Alert groups", "/alert-groups", Permission.ALERTS_READ),
+            Link("Silences", "/silences", Permission.ALERTS_READ),
+            Link("Maintenance", "/maintenance-windows", Permission.ALERTS_READ),
             Link("Integrations", "/integrations", Permission.ALERTS_READ),
+            Link("Synthetic checks", "/checks", Permission.CHECKS_READ),
+            Link("Traces", "/traces", Permission.TRACES_READ),
+        ),
+    ),
+    Section(
+        "On-call",
+        (
+            Link("Schedules", "/oncall", Permission.ONCALL_READ),
+            Link("Escalation policies", "/oncall/policies", Permission.ONCALL_READ),
+            Link("Pages", "/oncall/pages", Permission.ONCALL_READ),
+            Link("My on-call", "/oncall/me", Permission.ONCALL_READ),
+            Link("My notifications", "/notifications", Permission.AUTHENTICATED),
         ),
     ),
     Section(
@@ -51,6 +68,7 @@ NAVIGATION: tuple[Section, ...] = (
         (
             Link("Users", "/admin/users", Permission.USERS_READ),
             Link("Audit", "/admin/audit", Permission.AUDIT_READ),
+            Link("Deliveries", "/admin/notifications", Permission.NOTIFICATIONS_ADMIN),
         ),
     ),
 )

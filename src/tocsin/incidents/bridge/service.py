@@ -317,6 +317,9 @@ async def check(session: AsyncSession, incident_id: int) -> None:
         note(session, incident, TIMER, "update.escalated", text, data)
         record(session, TIMER, "incident.bridge.escalated", incident, None, data)
         row.escalated_due = row.reminded_due = plan.due
+        from tocsin.incidents.escalation.service import escalate_bridge_miss
+
+        await escalate_bridge_miss(session, incident, plan.due)
         published = "incident.bridge.escalated"
     elif stage is not rules.Stage.ON_TRACK and row.reminded_due != plan.due:
         whom = f"Incident Commander {named}" if named else "no Incident Commander assigned"

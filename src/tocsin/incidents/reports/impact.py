@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Alert
 from tocsin.auth.permissions import Permission
 from tocsin.catalog import service as catalog
+from tocsin.checks.evidence import failed_checks
 from tocsin.clock import ensure_utc, utcnow
 from tocsin.errors import Conflict, NotFound
 from tocsin.incidents import service as incidents
@@ -85,6 +86,7 @@ async def gather(session: AsyncSession, incident: Incident) -> list[rules.Eviden
     ends = [times[m] for m in (Milestone.RESOLVED, Milestone.CLOSED) if m in times]
     until_at = ensure_utc(min(ends)) if ends else utcnow()
     items = await _alerts(session, services, since_at, until_at)
+    items.extend(await failed_checks(session, services, since_at, until_at))
     reports = await session.scalars(
         sa.select(CustomerReport).where(CustomerReport.incident_id == incident.id)
     )

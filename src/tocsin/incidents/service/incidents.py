@@ -159,6 +159,10 @@ async def declare(session: AsyncSession, who: Who, body: IncidentDeclare) -> Inc
     from tocsin.incidents.bridge.service import start_timer
 
     await start_timer(session, incident.id)
+    # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
+    from tocsin.incidents.escalation.service import replan
+
+    await replan(session, incident.id)
     await finish(session, incident, "incident.declared")
     return await views.full(session, incident)
 
@@ -270,6 +274,10 @@ async def update_incident(
         {"fields": changed, "reason": body.reason},
     )
     record(session, actor, "incident.updated", incident, before, after)
+    # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
+    from tocsin.incidents.escalation.service import replan
+
+    await replan(session, incident.id)
     await finish(session, incident, "incident.updated", fields=changed)
     return await views.full(session, incident)
 

@@ -156,5 +156,9 @@ async def set_milestone(
         },
     )
     record(session, actor, f"incident.{kind}", incident, before, _row_state(row))
+    # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
+    from tocsin.incidents.escalation.service import replan
+
+    await replan(session, incident.id)
     await finish(session, incident, "incident.milestone_set", milestone=name.value)
     return await views.full(session, incident)

@@ -89,5 +89,9 @@ async def assign_role(session: AsyncSession, who: Who, ref: str, body: RoleAssig
         {"role": body.role, "user": previous.email} if previous else None,
         {"role": body.role, "user": user.email},
     )
+    # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
+    from tocsin.incidents.escalation.service import replan
+
+    await replan(session, incident.id)
     await finish(session, incident, "incident.roles_changed", role=body.role)
     return await get_roles(session, who, ref)

@@ -94,5 +94,9 @@ async def change_status(
         },
     )
     record(session, actor, f"incident.{kind}", incident, before, snapshot(incident))
+    # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
+    from tocsin.incidents.escalation.service import replan
+
+    await replan(session, incident.id)
     await finish(session, incident, "incident.status_changed", previous=current.value)
     return await views.full(session, incident)
