@@ -177,16 +177,9 @@ async def _act(
     action: Any,
 ) -> Response:
     """Run one form action; on refusal show the page again with the reason beside the form."""
-    try:
-        await action()
-    except ValidationError as exc:
-        await session.rollback()
-        return await _detail(request, session, principal, ref, forms.from_validation(exc), 422)
-    except ProblemError as exc:
-        await session.rollback()
-        if exc.status not in {409, 422}:
-            raise
-        return await _detail(request, session, principal, ref, forms.from_problem(exc), 422)
+    _, errors = await forms.attempt(session, action)
+    if errors:
+        return await _detail(request, session, principal, ref, errors, 422)
     return RedirectResponse(f"/incidents/{ref}", status_code=303)
 
 

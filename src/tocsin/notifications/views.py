@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
@@ -16,7 +15,6 @@ from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
 from tocsin.notifications import handlers as _handlers  # noqa: F401  (dispatch and deliver)
 from tocsin.notifications import service
 from tocsin.notifications.message import Urgency
@@ -73,16 +71,10 @@ async def _act(
     notice: str = "saved",
 ) -> Response:
     form = await request.form()
-    try:
-        result = await action(form, service.resolve_user(principal, "me"))
-    except ValidationError as exc:
-        await session.rollback()
-        return await _page(request, session, principal, forms.from_validation(exc), 422)
-    except ProblemError as exc:
-        await session.rollback()
-        if exc.status not in {409, 422}:
-            raise
-        return await _page(request, session, principal, forms.from_problem(exc), 422)
+    me = service.resolve_user(principal, "me")
+    result, errors = await forms.attempt(session, lambda: action(form, me))
+    if errors:
+        return await _page(request, session, principal, errors, 422)
     if isinstance(result, str):
         # A webhook secret is shown once, on the page that answers the form.
         return await _page(request, session, principal, created_secret=result, status_code=201)

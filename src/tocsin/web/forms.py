@@ -8,13 +8,17 @@ the input it belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from tocsin.errors import ProblemError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,3 +128,21 @@ def rows(
         if any(row[name] for name in deciding):
             result.append(row)
     return result
+
+
+async def attempt(
+    session: AsyncSession, action: Callable[[], Awaitable[T]]
+) -> tuple[T | None, FormErrors | None]:
+    """Run one form action. A refusal the user can fix (invalid input, a 409 or 422) rolls the
+    transaction back and comes back as form errors, so the page can be shown again with the
+    reason beside the form and nothing half-saved; any other failure propagates."""
+    try:
+        return await action(), None
+    except ValidationError as exc:
+        await session.rollback()
+        return None, from_validation(exc)
+    except ProblemError as exc:
+        await session.rollback()
+        if exc.status not in {409, 422}:
+            raise
+        return None, from_problem(exc)

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
@@ -17,7 +16,6 @@ from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.catalog import service as catalog
 from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
 from tocsin.incidents import service as incidents
 from tocsin.incidents.vendors import service
 from tocsin.incidents.vendors.schemas import EngageIn, EngagementPatch
@@ -69,16 +67,9 @@ async def _act(
     action: Callable[[FormData], Awaitable[Any]],
 ) -> Response:
     form = await request.form()
-    try:
-        await action(form)
-    except ValidationError as exc:
-        await session.rollback()
-        return await _page(request, session, principal, ref, forms.from_validation(exc), 422)
-    except ProblemError as exc:
-        await session.rollback()
-        if exc.status not in {409, 422}:
-            raise
-        return await _page(request, session, principal, ref, forms.from_problem(exc), 422)
+    _, errors = await forms.attempt(session, lambda: action(form))
+    if errors:
+        return await _page(request, session, principal, ref, errors, 422)
     return RedirectResponse(f"/incidents/{ref}", status_code=303)
 
 
