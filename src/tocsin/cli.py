@@ -213,12 +213,14 @@ def _register_domain_commands() -> None:
     from tocsin.incidents import cli as incidents_cli
     from tocsin.jobs import cli as jobs_cli
     from tocsin.manifest import cli as manifest_cli
+    from tocsin.oncall import cli as oncall_cli
 
     jobs_cli.register(app)
     alerts_cli.register(app)
     manifest_cli.register(app)
     demo_cli.register(app)
     incidents_cli.register(app)
+    oncall_cli.register(app)
 
 
 def main() -> None:
