@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 from tocsin.config import Settings
 
@@ -34,7 +33,13 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.database_echo, poolclass=NullPool, **kwargs)
+        engine = create_async_engine(
+            url,
+            echo=settings.database_echo,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_size,
+            **kwargs,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "connect", _disable_pysqlite_autobegin)
         # aiosqlite's default DEFERRED transactions deadlock two writers; begin writes eagerly.
