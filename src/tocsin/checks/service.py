@@ -595,7 +595,7 @@ async def record_outcome(
     status = row.status
     await session.commit()
     if announced is not None:
-        await ingestion._announce(*announced)
+        await ingestion.announce(*announced)
     await publish("check.result", {"slug": out.check, "ok": out.ok, "status": status}, AUDIENCE)
     return out
 
@@ -658,9 +658,7 @@ async def _alert(
         else f"Synthetic check {row.name} recovered",
         severity=Severity.CRITICAL,
     )
-    results = await ingestion._store_once(session, sender, ingestion.fold_batch([alert]), now)
-    stored = await ingestion._record_changes(session, results, now)
-    return sender, stored
+    return sender, await ingestion.write(session, sender, [alert], now)
 
 
 async def request_runs(

@@ -210,6 +210,28 @@ def _is_watchdog(alert: NormalizedAlert) -> bool:
     return alert.firing and alert.labels.get("alertname") == heartbeats.WATCHDOG
 
 
+async def write(
+    session: AsyncSession,
+    sender: Sender,
+    alerts: Sequence[NormalizedAlert],
+    now: datetime,
+    *,
+    ping: bool = False,
+) -> list[Stored]:
+    """Merge a parsed body into the store inside the caller's transaction, without committing:
+    the caller decides when it is durable (a request commits at once; a check result commits
+    with the check's new state).
+    A heartbeat ping (or Alertmanager's Watchdog alert) also counts as a sign of life."""
+    batch = fold_batch(alerts)
+    if ping or any(_is_watchdog(alert) for alert in alerts):
+        pinged = await heartbeats.record_ping(session, sender.integration_id)
+        batch = {**batch, **fold_batch(pinged)}
+    results = await _store_once(session, sender, batch, now)
+    stored = await _record_changes(session, results, now)
+    await _mark_received(session, sender.integration_id, now)
+    return stored
+
+
 async def ingest(
     session: AsyncSession,
     sender: Sender,
@@ -217,29 +239,17 @@ async def ingest(
     *,
     ping: bool = False,
 ) -> list[Stored]:
-    """Store a parsed body and commit; the caller answers the sender only after this.
-    A heartbeat ping (or Alertmanager's Watchdog alert) also counts as a sign of life."""
-    posts = fold_batch(alerts)
-    ping = ping or any(_is_watchdog(alert) for alert in alerts)
+    """Store a parsed body and commit; the caller answers the sender only after this."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        now = utcnow()
         try:
-            batch = posts
-            if ping:
-                batch = {
-                    **posts,
-                    **fold_batch(await heartbeats.record_ping(session, sender.integration_id)),
-                }
-            results = await _store_once(session, sender, batch, now)
-            stored = await _record_changes(session, results, now)
-            await _mark_received(session, sender.integration_id, now)
+            stored = await write(session, sender, alerts, utcnow(), ping=ping)
             await session.commit()
         except IntegrityError:
             await session.rollback()
             if attempt == MAX_ATTEMPTS:
                 raise
             continue
-        await _announce(sender, stored)
+        await announce(sender, stored)
         return stored
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -260,7 +270,8 @@ async def _mark_received(session: AsyncSession, integration_id: int, now: dateti
     )
 
 
-async def _announce(sender: Sender, stored: list[Stored]) -> None:
+async def announce(sender: Sender, stored: list[Stored]) -> None:
+    """Tell live screens, after the commit, what changed."""
     audience = Permission.ALERTS_READ.value
     for item in stored:
         if item.alert_id is None or item.change not in _STATE_CHANGES:
