@@ -1,0 +1,1 @@
+"""The public status page: components, incidents, maintenances, feeds, subscribers."""
