@@ -1,0 +1,468 @@
+"""Routing rules and tickets: what people declare, and what the pipeline does with it.
+
+The pipeline (`tocsin.alerts.service.pipeline`) calls `act` once a group has decided to act,
+`follow` for later alerts of a group that already acted, `join` when an alert attaches to an
+incident a rule opened, and `group_resolved` when the last alert of a group resolves. Each
+runs inside the pipeline job's transaction.
+
+An incident is found again through its link to the alert group, written in the same
+transaction that declares it, so a job that runs twice (a crash after the declaration)
+never declares twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.alerts import matchers as matching
+from tocsin.alerts.correlation import group_key
+from tocsin.alerts.models import Alert, AlertEvent, AlertGroup
+from tocsin.alerts.normalized import AlertStatus
+from tocsin.alerts.routing.models import AlertTicket, RoutingRule
+from tocsin.alerts.routing.schemas import Action, RoutingRuleIn, RoutingRuleOut, TicketOut
+from tocsin.alerts.routing.severity import incident_severity
+from tocsin.alerts.service.integrations import Who, _actor, service_slugs
+from tocsin.audit import service as audit
+from tocsin.audit.service import Actor
+from tocsin.audit.snapshot import snapshot
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import Service, Team
+from tocsin.clock import utcnow
+from tocsin.config import get_settings
+from tocsin.errors import Conflict, Invalid, NotFound
+from tocsin.incidents.lifecycle import ACTIVE
+from tocsin.incidents.models import Incident, IncidentLink
+from tocsin.incidents.schemas import IncidentDeclare, LinkIn, LinkKind
+from tocsin.incidents.service.common import note, ref_of
+
+ROUTER = Actor.system("alert routing")
+TICKET_PREFIX = "T-"
+INCIDENT = "incident"
+TICKET = "ticket"
+
+
+def ticket_ref(ticket_id: int) -> str:
+    return f"{TICKET_PREFIX}{ticket_id}"
+
+
+def group_url(group_id: int) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/alert-groups#group-{group_id}"
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+async def _rule_out(session: AsyncSession, row: RoutingRule) -> RoutingRuleOut:
+    service = team = None
+    if row.service_id is not None:
+        service = (await service_slugs(session, {row.service_id}))[row.service_id]
+    if row.team_id is not None:
+        team = await session.scalar(sa.select(Team.slug).where(Team.id == row.team_id))
+    return RoutingRuleOut(
+        id=row.id,
+        slug=row.slug,
+        service=service,
+        team=team,
+        position=row.position,
+        matchers=list(row.matchers),
+        action=Action(row.action),
+        severity_label=row.severity_label,
+        severity_map=dict(row.severity_map),
+        default_severity=row.default_severity,
+        page=row.page,
+    )
+
+
+async def _check(session: AsyncSession, body: RoutingRuleIn) -> tuple[int | None, int | None]:
+    """Validate everything before anything is written; (service id, team id)."""
+    if (body.service is None) == (body.team is None):
+        raise Invalid("service", "give exactly one of service or team")
+    try:
+        matching.parse([m.model_dump() for m in body.matchers])
+    except matching.MatcherError as exc:
+        raise Invalid("matchers", str(exc)) from None
+    if not matching.LABEL_NAME.match(body.severity_label):
+        raise Invalid("severity_label", f"invalid label name {body.severity_label!r}")
+    if body.action == Action.INCIDENT:
+        from tocsin.policy import service as policy
+
+        known = await policy.severity_slugs(session)
+        listed = ", ".join(sorted(known)) or "none are defined yet"
+        for key, slug in body.severity_map.items():
+            if slug not in known:
+                raise Invalid(f"severity_map.{key}", f"unknown severity {slug!r} (known: {listed})")
+        if body.default_severity not in known:
+            raise Invalid(
+                "default_severity",
+                f"unknown severity {body.default_severity!r} (known: {listed})",
+            )
+    if body.service is not None:
+        try:
+            return await catalog.service_id(session, body.service), None
+        except NotFound:
+            raise Invalid("service", f"no service {body.service!r} in the catalog") from None
+    team_id = await session.scalar(sa.select(Team.id).where(Team.slug == body.team))
+    if team_id is None:
+        raise Invalid("team", f"no team {body.team!r} in the catalog")
+    return None, team_id
+
+
+async def put_rule(
+    session: AsyncSession, who: Who, body: RoutingRuleIn, *, commit: bool = True
+) -> RoutingRuleOut:
+    """Create or replace the rule named `body.slug`."""
+    service_id, team_id = await _check(session, body)
+    row = await session.scalar(sa.select(RoutingRule).where(RoutingRule.slug == body.slug))
+    before = snapshot(row) if row is not None else None
+    if row is None:
+        row = RoutingRule(slug=body.slug)
+        session.add(row)
+    row.service_id, row.team_id = service_id, team_id
+    row.position = body.position
+    row.matchers = [m.as_dict() for m in matching.parse([m.model_dump() for m in body.matchers])]
+    row.action = body.action.value
+    row.severity_label = body.severity_label
+    row.severity_map = dict(body.severity_map)
+    row.default_severity = body.default_severity
+    row.page = body.page
+    await session.flush()
+    audit.record(
+        session,
+        _actor(who),
+        "update" if before else "create",
+        "routing-rule",
+        row.id,
+        before=before,
+        after=snapshot(row),
+    )
+    if commit:
+        await session.commit()
+    return await _rule_out(session, row)
+
+
+async def list_rules(session: AsyncSession) -> list[RoutingRuleOut]:
+    rows = await session.scalars(
+        sa.select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
+    )
+    return [await _rule_out(session, row) for row in rows]
+
+
+async def delete_rule(session: AsyncSession, who: Who, slug: str) -> None:
+    row = await session.scalar(sa.select(RoutingRule).where(RoutingRule.slug == slug))
+    if row is None:
+        raise NotFound("routing rule", slug)
+    audit.record(session, _actor(who), "delete", "routing-rule", row.id, before=snapshot(row))
+    await session.delete(row)
+    await session.commit()
+
+
+async def rule_for(
+    session: AsyncSession, service: Service, labels: dict[str, object]
+) -> RoutingRule | None:
+    """The first matching rule of the service, else of its owning team; None: page."""
+    scopes = [RoutingRule.service_id == service.id]
+    if service.owner_team_id is not None:
+        scopes.append(RoutingRule.team_id == service.owner_team_id)
+    for scope in scopes:
+        rows = await session.scalars(
+            sa.select(RoutingRule).where(scope).order_by(RoutingRule.position, RoutingRule.id)
+        )
+        for row in rows:
+            found = matching.parse(row.matchers)
+            if not found or matching.matches_all(found, labels):
+                return row
+    return None
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+def _ticket_out(row: AlertTicket, slug: str) -> TicketOut:
+    return TicketOut(
+        id=row.id,
+        ref=ticket_ref(row.id),
+        service=slug,
+        group_id=row.group_id,
+        rule=row.rule_slug,
+        title=row.title,
+        summary=row.summary,
+        severity=row.severity,
+        status=row.status,
+        created_at=row.created_at,
+        alerts_resolved_at=row.alerts_resolved_at,
+        closed_at=row.closed_at,
+        closed_by=row.closed_by,
+    )
+
+
+async def list_tickets(
+    session: AsyncSession, *, status: str | None = None, limit: int = 200
+) -> list[TicketOut]:
+    stmt = sa.select(AlertTicket).order_by(AlertTicket.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(AlertTicket.status == status)
+    rows = list(await session.scalars(stmt))
+    slugs = await service_slugs(session, {r.service_id for r in rows})
+    return [_ticket_out(r, slugs[r.service_id]) for r in rows]
+
+
+async def close_ticket(session: AsyncSession, who: Who, ticket_id: int) -> TicketOut:
+    row = await session.get(AlertTicket, ticket_id)
+    if row is None:
+        raise NotFound("ticket", ticket_id)
+    if row.status == "closed":
+        raise Conflict(f"ticket {ticket_ref(row.id)} is closed already", "status")
+    before = snapshot(row)
+    row.status, row.closed_at, row.closed_by = "closed", utcnow(), _actor(who).label
+    await session.flush()
+    audit.record(
+        session, _actor(who), "close", "ticket", row.id, before=before, after=snapshot(row)
+    )
+    await session.commit()
+    slugs = await service_slugs(session, {row.service_id})
+    return _ticket_out(row, slugs[row.service_id])
+
+
+# --- the pipeline's side ----------------------------------------------------------------------
+
+
+def decide(
+    session: AsyncSession, row: Alert, decision: str, reason: str, ref: str | None, now: datetime
+) -> None:
+    """As the pipeline records a decision: on the alert, and a changed one in its history."""
+    changed = (row.decision, row.decision_reason) != (decision, reason)
+    row.decision, row.decision_reason, row.decision_ref, row.decided_at = (
+        decision,
+        reason[:2000],
+        ref,
+        now,
+    )
+    if changed:
+        session.add(
+            AlertEvent(
+                alert_id=row.id,
+                kind="decision",
+                status=row.status,
+                at=now,
+                data={"decision": decision, "reason": reason, "ref": ref},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What `act` did, so the pipeline knows whether (and with what incident) to page."""
+
+    page: bool
+    incident_id: int | None = None
+
+
+async def _linked_incident(session: AsyncSession, group_id: int) -> int | None:
+    found = await session.scalar(
+        sa.select(IncidentLink.incident_id)
+        .where(IncidentLink.url == group_url(group_id), IncidentLink.kind == LinkKind.ALERT.value)
+        .order_by(IncidentLink.incident_id)
+        .limit(1)
+    )
+    return None if found is None else int(found)
+
+
+async def act(
+    session: AsyncSession, row: Alert, service: Service, group: AlertGroup, now: datetime
+) -> Acted:
+    """Apply the first matching rule to a group that decided to act. May commit (declaring
+    an incident commits); everything written before is consistent on its own."""
+    rule = await rule_for(session, service, row.labels)
+    if rule is None or rule.action == Action.PAGE.value:
+        return Acted(page=True)
+    group.paged_at = now
+    if rule.action == Action.TICKET.value:
+        await _open_ticket(session, row, service, group, rule, now)
+        return Acted(page=False)
+    mapped = incident_severity(
+        row.labels, row.severity, rule.severity_label, rule.severity_map, rule.default_severity
+    )
+    incident_id = await _linked_incident(session, group.id)
+    if incident_id is None:
+        from tocsin.incidents.service import incidents
+
+        await session.flush()
+        out = await incidents.declare(
+            session,
+            ROUTER,
+            IncidentDeclare(
+                title=f"[{service.slug}] {row.summary or row.labels.get('alertname', 'alert')}"[
+                    :200
+                ],
+                summary=f"Opened by routing rule {rule.slug} from alert group #{group.id}.",
+                severity=mapped.severity,
+                services=[service.slug],
+                links=[
+                    LinkIn(
+                        kind=LinkKind.ALERT,
+                        url=group_url(group.id),
+                        title=f"Alert group #{group.id}",
+                    )
+                ],
+                impact_started_at=row.starts_at if row.starts_at <= now else None,
+            ),
+        )
+        incident_id = out.id
+        group = await session.get(AlertGroup, group.id) or group
+        row = await session.get(Alert, row.id) or row
+    group.incident_id = incident_id
+    group.paged_at = group.paged_at or now
+    ref = f"incident:{incident_id}"
+    decide(
+        session,
+        row,
+        INCIDENT,
+        f"opened incident {ref_of(incident_id)} ({mapped.severity} from {mapped.why}; "
+        f"routing rule {rule.slug})",
+        ref,
+        now,
+    )
+    await _attach_members(session, row, group, incident_id, now)
+    return Acted(page=rule.page, incident_id=incident_id)
+
+
+async def _attach_members(
+    session: AsyncSession, row: Alert, group: AlertGroup, incident_id: int, now: datetime
+) -> None:
+    members = await session.scalars(
+        sa.select(Alert).where(
+            Alert.group_id == group.id,
+            Alert.id != row.id,
+            Alert.status == AlertStatus.FIRING.value,
+        )
+    )
+    for member in members:
+        decide(
+            session,
+            member,
+            "attached",
+            f"attached to incident {ref_of(incident_id)} opened for group #{group.id}",
+            f"incident:{incident_id}",
+            now,
+        )
+
+
+async def _open_ticket(
+    session: AsyncSession,
+    row: Alert,
+    service: Service,
+    group: AlertGroup,
+    rule: RoutingRule,
+    now: datetime,
+) -> None:
+    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
+    if ticket is None:
+        ticket = AlertTicket(
+            service_id=service.id,
+            group_id=group.id,
+            rule_slug=rule.slug,
+            title=f"[{service.slug}] {row.summary}"[:500],
+            summary=row.summary,
+            severity=row.severity,
+            status="open",
+        )
+        session.add(ticket)
+        await session.flush()
+        audit.record(session, ROUTER, "create", "ticket", ticket.id, after=snapshot(ticket))
+    decide(
+        session,
+        row,
+        TICKET,
+        f"opened ticket {ticket_ref(ticket.id)} (routing rule {rule.slug}); nobody paged",
+        f"ticket:{ticket.id}",
+        now,
+    )
+
+
+async def follow(session: AsyncSession, row: Alert, group: AlertGroup, now: datetime) -> bool:
+    """A later alert of a group that already opened an incident or a ticket joins it."""
+    incident = None if group.incident_id is None else await session.get(Incident, group.incident_id)
+    if incident is not None and incident.status in {s.value for s in ACTIVE}:
+        ref = f"incident:{group.incident_id}"
+        if row.decision_ref != ref:
+            note(
+                session,
+                incident,
+                ROUTER,
+                "alert.attached",
+                f"Alert attached: {row.summary}",
+                {"alert_id": row.id, "group_id": group.id, "severity": row.severity},
+            )
+        private = incident.visibility == "private"
+        name = "a private incident" if private else f"incident {ref_of(incident.id)}"
+        decide(session, row, "attached", f"attached to {name} of group #{group.id}", ref, now)
+        return True
+    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
+    if ticket is None:
+        return False
+    decide(
+        session,
+        row,
+        "grouped",
+        f"grouped into ticket {ticket_ref(ticket.id)} of group #{group.id}; nobody paged",
+        f"ticket:{ticket.id}",
+        now,
+    )
+    return True
+
+
+async def join(
+    session: AsyncSession, row: Alert, service: Service, incident_id: int, group_by: tuple[str, ...]
+) -> None:
+    """An alert attached to an incident a rule opened joins that group, so the group resolves
+    only when it resolves too."""
+    key = group_key(service.slug, row.labels, group_by)
+    group_id = await session.scalar(
+        sa.select(AlertGroup.id).where(
+            AlertGroup.service_id == service.id,
+            AlertGroup.incident_id == incident_id,
+            AlertGroup.key == key,
+            AlertGroup.open,
+        )
+    )
+    if group_id is not None:
+        row.group_id = group_id
+
+
+async def group_resolved(session: AsyncSession, group: AlertGroup, now: datetime) -> None:
+    """Every alert of the group resolved: say so on its incident or ticket (a person closes
+    those), and stop the group's page if nobody has acknowledged it yet."""
+    from tocsin.oncall import service as oncall
+    from tocsin.oncall.models import OncallPage
+
+    members = await session.scalar(
+        sa.select(sa.func.count()).select_from(Alert).where(Alert.group_id == group.id)
+    )
+    if group.incident_id is not None:
+        incident = await session.get(Incident, group.incident_id)
+        if incident is not None:
+            note(
+                session,
+                incident,
+                ROUTER,
+                "alerts.resolved",
+                f"Alerts resolved: all {members} alert(s) of group #{group.id} have resolved. "
+                "The incident stays open until it is closed.",
+                {"group_id": group.id, "alerts": members},
+            )
+    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
+    if ticket is not None and ticket.alerts_resolved_at is None:
+        ticket.alerts_resolved_at = now
+    pages = list(
+        await session.scalars(
+            sa.select(OncallPage.id).where(
+                OncallPage.alert_group_id == group.id, OncallPage.status == "open"
+            )
+        )
+    )
+    for page_id in pages:
+        await oncall.resolve(session, ROUTER, page_id)
