@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.chat.synapse import SERVER_NAME, Homeserver, homeserver
 from tests.factories import Caller, make_caller
-from tests.test_incident_api import API, declare, world  # noqa: F401  (fixture)
+from tests.test_incident_api import API, declare, move, world  # noqa: F401  (fixture)
+from tests.test_incident_warrooms_follow import close
 from tocsin.auth.permissions import Role
+from tocsin.clock import FrozenClock
 from tocsin.config import Settings, get_settings, load_settings
 from tocsin.incidents.warrooms.models import WarRoom
 from tocsin.jobs.worker import Worker
@@ -182,3 +185,143 @@ async def test_a_matrix_message_is_pinned_to_the_timeline_by_its_permalink(
     assert len(pinned) == 1
     assert "freed 40 GB by rotating logs" in pinned[0]["text"]
     assert matrix_id(owner) in pinned[0]["text"]
+
+
+def bot_said(synapse: Homeserver, room_id: str) -> list[str]:
+    """What the bot posted in the room, oldest first."""
+    chunk = matrix(
+        synapse,
+        synapse.bot_token,
+        "GET",
+        f"/rooms/{quote(room_id)}/messages?dir=b&limit=100",
+    )["chunk"]
+    return [
+        e["content"]["body"]
+        for e in reversed(chunk)
+        if e["type"] == "m.room.message" and e["sender"] == synapse.bot_user
+    ]
+
+
+def topic(synapse: Homeserver, room_id: str) -> str:
+    path = f"/rooms/{quote(room_id)}/state/m.room.topic"
+    return str(matrix(synapse, synapse.bot_token, "GET", path)["topic"])
+
+
+def react(synapse: Homeserver, token: str, room_id: str, event_id: str, key: str) -> None:
+    matrix(
+        synapse,
+        token,
+        "PUT",
+        f"/rooms/{quote(room_id)}/send/m.reaction/{quote(event_id + key)}",
+        **{"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
+    )
+
+
+async def test_the_room_hears_the_news_pins_by_reaction_and_is_archived_on_close(
+    client: AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    synapse: Homeserver,
+    run_jobs: Any,
+    clock: FrozenClock,
+) -> None:
+    owner, token = await matrix_user(session, synapse)
+    owner_id = matrix_id(owner)
+    ref = (await declare(client, owner, title="Queue backlog"))["ref"]
+    await run_jobs()
+    room_id, _ = await open_room(sessionmaker, ref)
+    matrix(synapse, token, "POST", f"/join/{quote(room_id)}")
+
+    assert (await move(client, owner, ref, "investigating")).status_code == 200
+    update = await client.post(
+        f"{API}/{ref}/updates",
+        json={"current_status": "Consumers restarted", "next_steps": "Watch lag"},
+        headers=owner.headers,
+    )
+    assert update.status_code == 201
+    await run_jobs()
+    said = bot_said(synapse, room_id)
+    assert said[0].startswith(f"[{ref}] Status: Status declared → investigating")
+    assert said[1].startswith(f"[{ref}] Update from ") and "Next steps: Watch lag" in said[1]
+    assert len(said) == 2
+
+    # A pushpin reaction pins the message at the next read of the room; other reactions don't.
+    sent = matrix(
+        synapse,
+        token,
+        "PUT",
+        f"/rooms/{quote(room_id)}/send/m.room.message/m1",
+        msgtype="m.text",
+        body="lag is back under a minute",
+    )
+    other = matrix(
+        synapse,
+        token,
+        "PUT",
+        f"/rooms/{quote(room_id)}/send/m.room.message/m2",
+        msgtype="m.text",
+        body="lunch?",
+    )
+    react(synapse, token, room_id, sent["event_id"], "\N{PUSHPIN}")
+    react(synapse, token, room_id, other["event_id"], "\N{EYES}")
+    clock.advance(timedelta(seconds=31))
+    await run_jobs()
+    timeline = (await client.get(f"{API}/{ref}/timeline", headers=owner.headers)).json()
+    pinned = [e for e in timeline if e["kind"] == "message_pinned"]
+    assert [p["text"] for p in pinned] == [f"{owner_id}: lag is back under a minute"]
+    assert owner_id in pinned[0]["actor"]
+    clock.advance(timedelta(seconds=31))  # read again: nothing new, nothing pinned twice
+    await run_jobs()
+    timeline = (await client.get(f"{API}/{ref}/timeline", headers=owner.headers)).json()
+    assert len([e for e in timeline if e["kind"] == "message_pinned"]) == 1
+
+    await close(client, owner, ref)
+    await run_jobs()
+    assert bot_said(synapse, room_id)[-1].startswith(f"[{ref}] Closed: Queue backlog (sev1)")
+    assert topic(synapse, room_id) == f"[closed] {ref}: Queue backlog"
+    assert members(synapse, room_id) == set()
+
+    reopened = await move(client, owner, ref, "investigating", "backlog is growing again")
+    assert reopened.status_code == 200, reopened.text
+    await run_jobs()
+    assert topic(synapse, room_id) == f"{ref}: Queue backlog"
+    assert members(synapse, room_id) == {owner_id}
+    assert bot_said(synapse, room_id)[-1].startswith(f"[{ref}] Re-opened: Status closed")
+
+
+async def test_an_incident_made_private_closes_its_room_to_everyone_else(
+    client: AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    synapse: Homeserver,
+    run_jobs: Any,
+) -> None:
+    owner, _ = await matrix_user(session, synapse)
+    bystander, bystander_token = await matrix_user(session, synapse)
+    owner_id, bystander_id = matrix_id(owner), matrix_id(bystander)
+    ref = (await declare(client, owner, title="Odd admin logins"))["ref"]
+    await run_jobs()
+    room_id, _ = await open_room(sessionmaker, ref)
+    join_rule = f"/rooms/{quote(room_id)}/state/m.room.join_rules"
+    assert matrix(synapse, synapse.bot_token, "GET", join_rule)["join_rule"] == "public"
+    matrix(synapse, bystander_token, "POST", f"/join/{quote(room_id)}")
+    assert bystander_id in members(synapse, room_id)
+
+    made = await client.patch(
+        f"{API}/{ref}",
+        json={"visibility": "private", "reason": "possible breach"},
+        headers=owner.headers,
+    )
+    assert made.status_code == 200, made.text
+    await run_jobs()
+    assert matrix(synapse, synapse.bot_token, "GET", join_rule)["join_rule"] == "invite"
+    assert members(synapse, room_id) == {owner_id}
+    async with httpx.AsyncClient(timeout=30) as outside:
+        refused = await outside.post(
+            f"{synapse.url}/_matrix/client/v3/join/{quote(room_id)}",
+            json={},
+            headers={"Authorization": f"Bearer {bystander_token}"},
+        )
+    assert refused.status_code == 403
+    room = (await client.get(f"{API}/{ref}/war-room", headers=owner.headers)).json()["rooms"][0]
+    assert room["private"] is True and room["status"] == "open"

@@ -31,6 +31,7 @@ class Channel:
     members: set[str] = field(default_factory=set)
     messages: list[dict[str, Any]] = field(default_factory=list)
     pins: set[str] = field(default_factory=set)
+    is_archived: bool = False
 
 
 @dataclass
@@ -85,6 +86,10 @@ class FakeSlack:
             return {"ok": False, "error": "users_not_found"}
         return {"ok": True, "user": {"id": user_id}}
 
+    def texts(self, channel: Channel) -> list[str]:
+        """What the bot posted in the channel, oldest first."""
+        return [m["text"] for m in channel.messages if m["user"] == BOT]
+
     def m_conversations_create(self, params: dict[str, Any]) -> dict[str, Any]:
         name = str(params.get("name", ""))
         if not NAME.match(name):
@@ -117,11 +122,31 @@ class FakeSlack:
         channel = self._channel(params)
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
+        if channel.is_archived:
+            return {"ok": False, "error": "is_archived"}
         users = [u for u in str(params.get("users", "")).split(",") if u]
         if set(users) <= channel.members:
             return {"ok": False, "error": "already_in_channel"}
         channel.members.update(users)
         return {"ok": True, "channel": {"id": channel.id}}
+
+    def m_conversations_archive(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.is_archived:
+            return {"ok": False, "error": "already_archived"}
+        channel.is_archived = True
+        return {"ok": True}
+
+    def m_conversations_unarchive(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not channel.is_archived:
+            return {"ok": False, "error": "not_archived"}
+        channel.is_archived = False
+        return {"ok": True}
 
     def m_conversations_kick(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)
@@ -137,6 +162,8 @@ class FakeSlack:
         channel = self._channel(params)
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
+        if channel.is_archived:
+            return {"ok": False, "error": "is_archived"}
         ts = self.say(channel, BOT, str(params.get("text", "")))
         return {"ok": True, "channel": channel.id, "ts": ts}
 

@@ -23,6 +23,9 @@ from tocsin.policy import service as policy
 from tocsin.policy.schemas import (
     CommChannel,
     CommFormat,
+    EscalationMode,
+    EscalationPolicy,
+    EscalationTargets,
     SeverityOut,
     SeverityPolicyIn,
     SeverityPolicyOut,
@@ -47,6 +50,16 @@ THRESHOLD_FIELDS = (
     ("error_rate_percent", "Error rate (%)"),
 )
 
+TARGET_GROUPS = (
+    ("technical", "Technical escalation"),
+    ("executive", "Executive escalation"),
+)
+RULE_TARGETS = (
+    ("technical", "Technical"),
+    ("executive", "Executive"),
+    ("technical,executive", "Technical and executive"),
+)
+
 
 def _labels() -> dict[str, Any]:
     return {
@@ -54,6 +67,9 @@ def _labels() -> dict[str, Any]:
         "threshold_fields": THRESHOLD_FIELDS,
         "formats": list(CommFormat),
         "channels": list(CommChannel),
+        "target_groups": TARGET_GROUPS,
+        "rule_targets": RULE_TARGETS,
+        "modes": list(EscalationMode),
     }
 
 
@@ -103,7 +119,7 @@ def form_values(severity: SeverityOut, stored: SeverityPolicyOut) -> dict[str, A
         "name": severity.name,
         "definition": severity.definition,
         "kpi_targets": {k: _number(v) for k, v in data["kpi_targets"].items()},
-        "escalation": {k: _number(v) for k, v in data["escalation"].items()},
+        "escalation": escalation_values(stored.escalation),
         "postmortem": {
             "always": data["postmortem"]["always"],
             "due_within_hours": _number(data["postmortem"]["due_within_hours"]),
@@ -113,6 +129,79 @@ def form_values(severity: SeverityOut, stored: SeverityPolicyOut) -> dict[str, A
         "executive_notification": _exec_values(data["executive_notification"]),
         "technical_resolution": data["technical_resolution"],
         "business_resolution": data["business_resolution"],
+    }
+
+
+def _targets_values(targets: EscalationTargets) -> dict[str, str]:
+    return {
+        "users": ", ".join(targets.users),
+        "teams": ", ".join(targets.teams),
+        "mode": targets.mode.value,
+    }
+
+
+def escalation_values(policy: EscalationPolicy) -> dict[str, Any]:
+    """The escalation section as the form shows it: thresholds, both target groups, rules."""
+    return {
+        **{name: _number(getattr(policy, name)) for name, _ in THRESHOLD_FIELDS},
+        "technical": _targets_values(policy.technical),
+        "executive": _targets_values(policy.executive),
+        "rules": [
+            {
+                "id": rule.id,
+                "to": ",".join(group.value for group in rule.to),
+                **{name: _number(getattr(rule.when, name)) for name, _ in THRESHOLD_FIELDS},
+            }
+            for rule in policy.rules
+        ],
+    }
+
+
+def _parse_escalation(form: Any) -> dict[str, Any]:
+    """Thresholds, targets (comma-separated e-mails and team slugs) and the rules' rows."""
+    body: dict[str, Any] = _section(form, "escalation", THRESHOLD_FIELDS)
+    defaults = EscalationPolicy()
+    for group, _ in TARGET_GROUPS:
+        prefix = f"escalation.{group}"
+        default_mode = getattr(defaults, group).mode.value
+        body[group] = {
+            "users": forms.split_list(forms.text(form, f"{prefix}.users")),
+            "teams": forms.split_list(forms.text(form, f"{prefix}.teams")),
+            "mode": forms.text(form, f"{prefix}.mode") or default_mode,
+        }
+    numbers = [f"rule_{name}" for name, _ in THRESHOLD_FIELDS]
+    body["rules"] = [
+        {
+            "id": row["rule_id"],
+            "to": [group for group in row["rule_to"].split(",") if group],
+            "when": {name: row[f"rule_{name}"] or None for name, _ in THRESHOLD_FIELDS},
+        }
+        for row in forms.rows(
+            form, "rule_id", "rule_to", *numbers, blank_unless=("rule_id", *numbers)
+        )
+    ]
+    return body
+
+
+def _escalation_redisplay(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{name: _number(body.get(name)) for name, _ in THRESHOLD_FIELDS},
+        **{
+            group: {
+                "users": ", ".join(body[group]["users"]),
+                "teams": ", ".join(body[group]["teams"]),
+                "mode": body[group]["mode"],
+            }
+            for group, _ in TARGET_GROUPS
+        },
+        "rules": [
+            {
+                "id": rule["id"],
+                "to": ",".join(rule["to"]),
+                **{name: _number(rule["when"][name]) for name, _ in THRESHOLD_FIELDS},
+            }
+            for rule in body["rules"]
+        ],
     }
 
 
@@ -142,7 +231,7 @@ def parse_policy_form(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     severity = {"name": forms.text(form, "name"), "definition": forms.text(form, "definition")}
     body = {
         "kpi_targets": _section(form, "kpi_targets", KPI_FIELDS),
-        "escalation": _section(form, "escalation", THRESHOLD_FIELDS),
+        "escalation": _parse_escalation(form),
         "postmortem": {
             "always": form.get("postmortem.always") == "on",
             "due_within_hours": forms.optional(form, "postmortem.due_within_hours") or 72,
@@ -218,7 +307,7 @@ def _redisplay(severity: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]
     return {
         **severity,
         "kpi_targets": strings(body["kpi_targets"]),
-        "escalation": strings(body["escalation"]),
+        "escalation": _escalation_redisplay(body["escalation"]),
         "postmortem": {**strings(body["postmortem"]), "when": strings(body["postmortem"]["when"])},
         "communications": body["communications"],
         "executive_notification": {
@@ -274,12 +363,10 @@ async def severity_edit_submit(
 ) -> Response:
     severity = await policy.get_severity(session, slug)
     severity_body, policy_body = parse_policy_form(await request.form())
-    # The form edits the escalation thresholds only: keep the paths set through the API or files.
-    paths = {"technical", "executive", "rules", "missing_commander"}
-    kept = (await policy.get_policy(session, slug)).escalation.model_dump(
-        mode="json", include=paths
-    )
-    policy_body["escalation"] = {**kept, **policy_body["escalation"]}
+    # The form edits thresholds, targets and rules; the missing-commander rule is kept as set
+    # through the API or files.
+    kept = (await policy.get_policy(session, slug)).escalation.missing_commander
+    policy_body["escalation"]["missing_commander"] = kept.model_dump(mode="json")
     errors = forms.FormErrors()
     try:
         update = SeverityUpdate.model_validate(severity_body)

@@ -1,4 +1,5 @@
-"""Jobs of war rooms: create a room, make its members follow the incident, pin a message.
+"""Jobs of war rooms: create a room, make its members follow the incident, pin a message,
+post the incident's news, archive and bring back, close a room, read Matrix pin reactions.
 
 A failure is written on the room (so the incident page says why it is still pending) and then
 raised, so the queue retries with back-off; a permanent one dead-letters the job at once.
@@ -11,10 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from tocsin.config import get_settings
-from tocsin.incidents.warrooms import adapters, service
+from tocsin.incidents.warrooms import adapters, follow, service
 from tocsin.incidents.warrooms.adapters.base import AdapterError
 from tocsin.incidents.warrooms.models import WarRoom
-from tocsin.incidents.warrooms.outbox import CREATE_KIND, PIN_KIND, SYNC_KIND
+from tocsin.incidents.warrooms.outbox import (
+    ARCHIVE_KIND,
+    CREATE_KIND,
+    PIN_KIND,
+    POLL_KIND,
+    POST_KIND,
+    PRIVATE_KIND,
+    SYNC_KIND,
+    UNARCHIVE_KIND,
+)
 from tocsin.jobs.registry import JobContext, PermanentError, job_handler
 
 
@@ -84,3 +94,48 @@ async def pin_message(ctx: JobContext, payload: dict[str, Any]) -> None:
         _raise(exc)
     finally:
         await adapter.aclose()
+
+
+async def _follow(ctx: JobContext, payload: dict[str, Any], use_case: Any) -> None:
+    room = await ctx.session.get(WarRoom, int(payload["war_room_id"]))
+    if room is None:
+        return
+    platform = room.platform
+    adapter = adapters.for_platform(platform, get_settings())
+    try:
+        await use_case(ctx.session, payload, adapter)
+    except AdapterError as exc:
+        await _note_failure(ctx, WarRoom.id == int(payload["war_room_id"]), exc)
+        _raise(exc)
+    finally:
+        await adapter.aclose()
+
+
+@job_handler(POST_KIND, timeout_seconds=60)
+async def post_event(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await _follow(ctx, payload, follow.post_event)
+
+
+@job_handler(ARCHIVE_KIND, timeout_seconds=120)
+async def archive(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await _follow(ctx, payload, follow.post_event)  # in order, after the news before it
+
+
+@job_handler(UNARCHIVE_KIND, timeout_seconds=120)
+async def unarchive(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await _follow(ctx, payload, follow.post_event)
+
+
+@job_handler(PRIVATE_KIND, timeout_seconds=120)
+async def make_private(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await _follow(ctx, payload, follow.make_private)
+
+
+@job_handler(POLL_KIND, timeout_seconds=120)
+async def poll_reactions(ctx: JobContext, payload: dict[str, Any]) -> None:
+    settings = get_settings()
+
+    async def poll(session: Any, body: dict[str, Any], adapter: Any) -> None:
+        await follow.poll_reactions(session, body, adapter, settings)
+
+    await _follow(ctx, payload, poll)

@@ -25,7 +25,7 @@ class WarRoom(IdMixin, TimestampMixin, Base):
     platform: Mapped[str] = mapped_column(sa.String(20))
     """slack or matrix (the web room needs no row: every incident page has it)"""
     status: Mapped[str] = mapped_column(sa.String(20), default="pending")
-    """pending, open or failed"""
+    """pending, open, archived (the incident closed) or failed"""
     private: Mapped[bool] = mapped_column(default=False)
     name: Mapped[str | None] = mapped_column(sa.String(255))
     external_id: Mapped[str | None] = mapped_column(sa.String(255))
@@ -34,6 +34,12 @@ class WarRoom(IdMixin, TimestampMixin, Base):
     members: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     """platform ids of the people the last membership sync left in the room"""
     opened_by: Mapped[str] = mapped_column(sa.String(400))
+    posted_through: Mapped[int | None]
+    """the last timeline event whose news the room has been given (posts go out in order)"""
+    posting_until: Mapped[datetime | None]
+    """a worker posting to the room holds it until then, so posts never race each other"""
+    sync_token: Mapped[str | None] = mapped_column(sa.String(500))
+    """where the last read of the room's reactions stopped (Matrix pagination token)"""
 
 
 class WarRoomMessage(IdMixin, Base):

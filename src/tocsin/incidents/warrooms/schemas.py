@@ -33,7 +33,8 @@ class WarRoomOut(Output):
     id: int
     platform: str
     status: str
-    """pending (being created; retried while the platform is down), open or failed"""
+    """pending (being created; retried while the platform is down), open, archived (the
+    incident closed) or failed"""
     private: bool
     name: str | None
     url: str | None

@@ -9,6 +9,7 @@ participants. Pinning puts a message on the incident timeline.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -281,6 +282,10 @@ async def create_room(
         raise NameTaken(f"{MAX_NAME_ATTEMPTS} names in a row were taken")
     before = snapshot(row)
     row.status, row.name, row.external_id, row.url = "open", room.name, room.external_id, room.url
+    if row.posted_through is None:  # news from here on (a replacement room keeps its place)
+        from tocsin.incidents.warrooms.follow import latest_event
+
+        row.posted_through = await latest_event(session, incident.id)
     row.last_error = None
     session.add(
         IncidentLink(
@@ -302,6 +307,10 @@ async def create_room(
     )
     record(session, actor, "incident.warroom.created", incident, before, snapshot(row))
     await jobs.enqueue(session, SYNC_KIND, {"war_room_id": row.id})
+    if platform == "matrix":  # Matrix pins come by reading the room (Slack pushes events)
+        from tocsin.incidents.warrooms.follow import schedule_poll
+
+        await schedule_poll(session, row, timedelta(0))
     await finish(session, incident, "incident.warroom", platforms=[platform])
     return True
 

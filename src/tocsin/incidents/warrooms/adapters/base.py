@@ -74,6 +74,19 @@ class ChatAdapter(Protocol):
 
     async def fetch_message(self, room_id: str, message_id: str) -> ChatMessage: ...
 
+    async def archive(self, room_id: str, *, topic: str) -> None:
+        """Retire the room when the incident closes; its history stays readable."""
+        ...
+
+    async def unarchive(self, room_id: str, *, topic: str) -> None:
+        """Bring an archived room back when the incident is re-opened."""
+        ...
+
+    async def make_private(self, room_id: str) -> bool:
+        """Close the room to everyone not invited; False when the platform cannot do that to
+        an existing room, so the caller replaces it with a new private one."""
+        ...
+
     def parse_permalink(self, permalink: str) -> tuple[str, str] | None:
         """(room id, message id) named by a permalink, or None when it is not one."""
         ...

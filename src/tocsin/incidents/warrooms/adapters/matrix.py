@@ -6,6 +6,7 @@ without an identity server); an id the homeserver does not know is left out of t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -41,10 +42,14 @@ class MatrixAdapter:
         self._me: str | None = None
 
     async def call(
-        self, method: str, path: str, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
-            response = await self._client.request(method, API + path, json=body)
+            response = await self._client.request(method, API + path, json=body, params=params)
         except httpx.HTTPError as exc:
             raise AdapterError(f"Matrix {path}: {exc}") from exc
         if response.status_code < 400:
@@ -146,6 +151,56 @@ class MatrixAdapter:
             text=str(event.get("content", {}).get("body", "")),
             permalink=f"https://matrix.to/#/{_q(room_id)}/{_q(message_id)}",
         )
+
+    async def _state(self, room_id: str, kind: str, content: dict[str, Any]) -> None:
+        await self.call("PUT", f"/rooms/{_q(room_id)}/state/{kind}", content)
+
+    async def archive(self, room_id: str, *, topic: str) -> None:
+        """Matrix has no archive: the topic says the incident is closed and everyone but the
+        bot is removed, so the room stops drawing people in; the history stays with the bot."""
+        await self._state(room_id, "m.room.topic", {"topic": topic})
+        await self.remove(room_id, await self.members(room_id))
+
+    async def unarchive(self, room_id: str, *, topic: str) -> None:
+        """The topic is restored; the membership sync that follows invites people back."""
+        await self._state(room_id, "m.room.topic", {"topic": topic})
+
+    async def make_private(self, room_id: str) -> bool:
+        await self._state(room_id, "m.room.join_rules", {"join_rule": "invite"})
+        # Later joiners see history only from their invitation on.
+        await self._state(room_id, "m.room.history_visibility", {"history_visibility": "invited"})
+        await self.call("PUT", f"/directory/list/room/{_q(room_id)}", {"visibility": "private"})
+        return True
+
+    async def reactions(
+        self, room_id: str, since: str | None, key: str
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """(event reacted to, who reacted) for each `key` reaction after `since`, and the token
+        to read on from. Reads forwards from the room's start when `since` is None."""
+        found: list[tuple[str, str]] = []
+        token = since
+        wanted = key.replace("\ufe0f", "")
+        for _ in range(50):  # at most 5,000 reactions per poll; the rest next time
+            params = {"dir": "f", "limit": "100", "filter": json.dumps({"types": ["m.reaction"]})}
+            if token:
+                params["from"] = token
+            body = await self.call("GET", f"/rooms/{_q(room_id)}/messages", params=params)
+            chunk = body.get("chunk", [])
+            for event in chunk:
+                relates = (event.get("content") or {}).get("m.relates_to") or {}
+                if (
+                    event.get("type") == "m.reaction"
+                    and relates.get("rel_type") == "m.annotation"
+                    and str(relates.get("key", "")).replace("\ufe0f", "") == wanted
+                    and relates.get("event_id")
+                ):
+                    found.append((str(relates["event_id"]), str(event.get("sender", "unknown"))))
+            end = body.get("end")
+            if end:
+                token = str(end)
+            if not chunk or not end:
+                break
+        return found, token
 
     def parse_permalink(self, permalink: str) -> tuple[str, str] | None:
         match = PERMALINK.search(unquote(permalink))

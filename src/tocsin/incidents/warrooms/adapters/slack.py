@@ -28,7 +28,9 @@ PERMANENT = frozenset(
         "message_not_found",
     }
 )
-ALREADY_DONE = frozenset({"already_in_channel", "not_in_channel", "already_pinned"})
+ALREADY_DONE = frozenset(
+    {"already_in_channel", "not_in_channel", "already_pinned", "already_archived", "not_archived"}
+)
 PERMALINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<micro>\d{6})")
 
 
@@ -150,6 +152,17 @@ class SlackAdapter:
             text=str(message.get("text", "")),
             permalink=str(link["permalink"]),
         )
+
+    async def archive(self, room_id: str, *, topic: str) -> None:
+        await self._quiet("conversations.archive", channel=room_id)
+
+    async def unarchive(self, room_id: str, *, topic: str) -> None:
+        await self._quiet("conversations.unarchive", channel=room_id)
+
+    async def make_private(self, room_id: str) -> bool:
+        # Only an Enterprise Grid org admin token may convert a public channel
+        # (admin.conversations.convertToPrivate); a bot token cannot, so the room is replaced.
+        return False
 
     async def pin(self, room_id: str, message_id: str) -> None:
         await self._quiet("pins.add", channel=room_id, timestamp=message_id)
