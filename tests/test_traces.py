@@ -218,6 +218,10 @@ async def test_an_otlp_json_export_with_hex_ids_is_stored_and_answered_in_json(
     )
     assert (stored.service, stored.status_code, stored.error_message) == ("api", 2, "boom")
     assert stored.duration_us == 5000
+    # No attribute worth keeping: SQL NULL, not a JSON null, so IS NULL finds it.
+    assert stored.attributes is None
+    empty = sa.select(sa.func.count()).select_from(TraceSpan).where(TraceSpan.attributes.is_(None))
+    assert await session.scalar(empty) == 1
 
 
 async def test_invalid_spans_are_rejected_alone_with_partial_success(
@@ -508,3 +512,73 @@ async def test_sampling_keeps_error_traces_and_drops_ok_ones(
     stored = set((await session.scalars(sa.select(TraceSpan.trace_id).distinct())).all())
     assert stored == {f"{1:032x}"}
     assert await count_rows(session, TraceSpan) == 7
+
+
+def failing_inventory(trace: int) -> dict[str, list[Span]]:
+    """web → checkout → inventory, inventory failing and the error propagating up."""
+    base = trace * 10
+    return {
+        "web": [span(trace, base + 1, None, "GET /buy", error="upstream failed", http=502)],
+        "checkout": [
+            span(trace, base + 2, base + 1, "POST /orders", error="no stock answer", http=502)
+        ],
+        "inventory": [
+            span(trace, base + 3, base + 2, "GET /stock", error="stock db timeout", http=503)
+        ],
+    }
+
+
+async def test_the_traces_page_and_the_incident_panel_show_the_ranking_in_order(
+    client: AsyncClient, session: AsyncSession, exporter: Caller, reader: Caller, clock: FrozenClock
+) -> None:
+    await policy.ensure_default_policies(session)
+    await catalog.create_service(
+        session, Actor.system("test"), ServiceCreate(slug="checkout", name="Checkout")
+    )
+    await session.commit()
+    batch = merged(*(failing_checkout(t) for t in range(1, 4)), failing_inventory(4), healthy(5))
+    assert (await post_proto(client, exporter, export(batch))).status_code == 200
+
+    page = await client.get("/traces", headers=reader.headers)
+    assert page.status_code == 200
+    isolation_section = page.text.split('id="isolation-heading"', 1)[1]
+    assert "4 failing traces" in isolation_section
+    assert "Most likely origin: <strong>payments</strong>" in isolation_section
+    rows = isolation_section.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+    assert [row.split("<td>")[1].split("</td>")[0] for row in rows] == ["payments", "inventory"]
+    times = "\N{MULTIPLICATION SIGN}"
+    assert f"card gateway down {times}3" in rows[0] and f"500 {times}3" in rows[0]
+    assert f"<code>{1:032x}</code>" in rows[0]
+    assert f"stock db timeout {times}1" in rows[1] and f"503 {times}1" in rows[1]
+
+    declared = await client.post(
+        "/api/v1/incidents",
+        json={
+            "title": "Checkout errors",
+            "severity": "sev2",
+            "services": ["checkout"],
+            "impact_started_at": (utcnow() - timedelta(minutes=10)).isoformat(),
+        },
+        headers=reader.headers,
+    )
+    assert declared.status_code == 201, declared.text
+    ref = declared.json()["ref"]
+    own_page = await client.get(f"/incidents/{ref}/isolation", headers=reader.headers)
+    assert own_page.status_code == 200
+    assert "<h1>" in own_page.text and "Checkout errors" in own_page.text
+    panel = own_page.text.split('id="isolation"', 1)[1]
+    assert panel.index("card gateway down") < panel.index("stock db timeout")
+    assert "Most likely origin: <strong>payments</strong>" in panel
+    incident_page = await client.get(f"/incidents/{ref}", headers=reader.headers)
+    assert f'hx-get="/incidents/{ref}/isolation"' in incident_page.text
+
+
+async def test_an_empty_window_says_so_on_the_page(
+    client: AsyncClient, reader: Caller, clock: FrozenClock
+) -> None:
+    page = await client.get("/traces?window=15m", headers=reader.headers)
+    assert page.status_code == 200
+    assert "No spans in this window" in page.text
+    assert "No error spans between" in page.text
+    refused = await client.get("/traces?window=2y", headers=reader.headers)
+    assert refused.status_code == 422

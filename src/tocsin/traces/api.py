@@ -23,7 +23,13 @@ from tocsin.config import Settings
 from tocsin.db.session import get_session
 from tocsin.traces import handlers as _handlers  # noqa: F401  (the prune job)
 from tocsin.traces import otlp, sampling, service
-from tocsin.traces.schemas import DependencyMapOut, FiguresOut, IsolationOut
+from tocsin.traces.schemas import (
+    DependencyMapOut,
+    FiguresOut,
+    ImportQueued,
+    IsolationOut,
+    JaegerImportIn,
+)
 
 receiver = APIRouter(tags=["traces"])
 router = APIRouter(prefix="/api/v1", tags=["traces"])
@@ -149,3 +155,12 @@ async def dependency_map(
     session: AsyncSession = DB,
 ) -> DependencyMapOut:
     return await service.dependency_map(session, from_, to)
+
+
+@router.post("/traces/imports/jaeger", response_model=ImportQueued, status_code=202)
+async def import_from_jaeger(
+    body: JaegerImportIn, request: Request, who: Principal = WRITE, session: AsyncSession = DB
+) -> ImportQueued:
+    """Read a service's traces in a window from the configured Jaeger, in the background."""
+    settings: Settings = request.app.state.settings
+    return await service.queue_jaeger_import(session, who, body, settings.traces_jaeger_url)

@@ -21,7 +21,24 @@ class TraceSpan(Base):
     __tablename__ = "trace_spans"
     __table_args__ = (
         sa.Index("ix_trace_spans_trace_span", "trace_id", "span_id"),
-        sa.Index("ix_trace_spans_service_start", "service", "start_us"),
+        # Covers the latency evidence of isolation (mean duration of an operation over a
+        # window) so it is read from the index alone.
+        sa.Index(
+            "ix_trace_spans_service_operation_start",
+            "service",
+            "operation",
+            "start_us",
+            "duration_us",
+        ),
+        # Root spans only: the entry-service filter of isolation reads them index-only.
+        sa.Index(
+            "ix_trace_spans_roots",
+            "service",
+            "start_us",
+            "trace_id",
+            postgresql_where=sa.text("parent_span_id IS NULL"),
+            sqlite_where=sa.text("parent_span_id IS NULL"),
+        ),
         sa.Index("ix_trace_spans_status_start", "status_code", "start_us"),
     )
 

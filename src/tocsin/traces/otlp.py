@@ -27,22 +27,26 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
-KEPT_ATTRIBUTES = (
-    "http.request.method",
-    "http.method",
-    "http.route",
-    "url.full",
-    "http.url",
-    "server.address",
-    "peer.service",
-    "rpc.method",
-    "db.system",
-    "exception.type",
-    "error.type",
+KEPT_ATTRIBUTES = frozenset(
+    {
+        "http.request.method",
+        "http.method",
+        "http.route",
+        "url.full",
+        "http.url",
+        "server.address",
+        "peer.service",
+        "rpc.method",
+        "db.system",
+        "exception.type",
+        "error.type",
+    }
 )
 """Attributes worth showing as evidence; everything else is dropped to keep rows small."""
 
-HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
+HTTP_STATUS_KEYS = frozenset({"http.response.status_code", "http.status_code"})
+NO_TRACE = bytes(16)
+NO_SPAN = bytes(8)
 MESSAGE_LIMIT = 500
 NAME_LIMIT = 200
 SERVICE_LIMIT = 100
@@ -156,14 +160,16 @@ def _service_name(attributes: Any) -> str:
 
 
 def _span_row(span: Span, service: str, out: Decoded, where: str) -> dict[str, Any] | None:
-    if len(span.trace_id) != 16 or not any(span.trace_id):
+    # The receiver's hot loop (every span of every export): attribute reads on protobuf
+    # messages are not free, so each is read once, and keys are looked up in sets.
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == NO_TRACE:
         out.reject(f"{where}: traceId must be 16 non-zero bytes")
         return None
-    if len(span.span_id) != 8 or not any(span.span_id):
+    if len(span_id) != 8 or span_id == NO_SPAN:
         out.reject(f"{where}: spanId must be 8 non-zero bytes")
         return None
-    parent = span.parent_span_id
-    if parent and (len(parent) != 8 or not any(parent)):
+    if parent and (len(parent) != 8 or parent == NO_SPAN):
         out.reject(f"{where}: parentSpanId must be empty or 8 non-zero bytes")
         return None
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
@@ -175,7 +181,8 @@ def _span_row(span: Span, service: str, out: Decoded, where: str) -> dict[str, A
     for kv in span.attributes:
         key = kv.key
         if key in HTTP_STATUS_KEYS:
-            number = kv.value.int_value or kv.value.string_value
+            value = kv.value
+            number = value.int_value or value.string_value
             try:
                 http_status = int(number) if number else None
             except ValueError:
@@ -184,8 +191,11 @@ def _span_row(span: Span, service: str, out: Decoded, where: str) -> dict[str, A
             scalar = _scalar(kv.value)
             if scalar is not None:
                 kept[key] = scalar if not isinstance(scalar, str) else scalar[:300]
-    message = span.status.message if span.status.code == Status.STATUS_CODE_ERROR else ""
-    if span.status.code == Status.STATUS_CODE_ERROR and not message:
+    status = span.status
+    code = status.code
+    failed = code == Status.STATUS_CODE_ERROR
+    message = status.message if failed else ""
+    if failed and not message:
         for event in span.events:
             if event.name == "exception":
                 for kv in event.attributes:
@@ -196,15 +206,15 @@ def _span_row(span: Span, service: str, out: Decoded, where: str) -> dict[str, A
     if http_status is not None and not 100 <= http_status <= 599:
         http_status = None
     return {
-        "trace_id": span.trace_id.hex(),
-        "span_id": span.span_id.hex(),
+        "trace_id": trace_id.hex(),
+        "span_id": span_id.hex(),
         "parent_span_id": parent.hex() if parent else None,
         "service": service,
         "operation": (span.name or "(unnamed)")[:NAME_LIMIT],
         "kind": int(span.kind),
         "start_us": start // 1000,
         "duration_us": (end - start) // 1000,
-        "status_code": int(span.status.code),
+        "status_code": int(code),
         "error_message": message[:MESSAGE_LIMIT] or None,
         "http_status": http_status,
         "attributes": kept or None,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from tocsin.schemas import Input
 
 
 class WindowOut(BaseModel):
@@ -73,3 +75,17 @@ class EdgeOut(BaseModel):
 class DependencyMapOut(BaseModel):
     window: WindowOut
     edges: list[EdgeOut]
+
+
+class JaegerImportIn(Input):
+    """Which traces to read from Jaeger: those of `service` that started in the window."""
+
+    service: str = Field(min_length=1, max_length=100)
+    from_: datetime = Field(alias="from")
+    to: datetime
+
+
+class ImportQueued(BaseModel):
+    job_id: int
+    service: str
+    window: WindowOut

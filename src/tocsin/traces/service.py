@@ -1,13 +1,15 @@
 """Trace use cases: storing exported spans, figures, the dependency map, failure isolation.
 
-Reads are window queries on indexed columns: error spans by (status_code, start_us), a
-service's spans by (service, start_us), parents by (trace_id, span_id). Isolation reads only
-the error spans of the window plus, for the few top origins, one aggregate per window, which
-keeps it well under a second on a million stored spans.
+Reads are window queries on indexed columns: error spans by (status_code, start_us), an
+operation's durations by (service, operation, start_us, duration_us), a trace's spans by
+(trace_id, span_id). Isolation reads only the error spans of the window plus, for the few top
+origins, one aggregate over both windows, which keeps it well under a second on a million
+stored spans (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,19 +18,23 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from tocsin.audit import service as audit
+from tocsin.auth.principal import Principal
 from tocsin.catalog.models import Service, ServiceDependency
 from tocsin.clock import utcnow
-from tocsin.errors import Invalid
+from tocsin.errors import Conflict, Invalid
 from tocsin.incidents.milestones import Milestone
 from tocsin.incidents.service.common import Who, load, milestone_times
 from tocsin.jobs import service as jobs
-from tocsin.traces import dependencies, figures, isolation
+from tocsin.traces import dependencies, figures, isolation, jaeger
 from tocsin.traces.models import TraceSpan
 from tocsin.traces.schemas import (
     DependencyMapOut,
     EdgeOut,
     FiguresOut,
+    ImportQueued,
     IsolationOut,
+    JaegerImportIn,
     OriginOut,
     ServiceFiguresOut,
     ServiceRankOut,
@@ -37,6 +43,9 @@ from tocsin.traces.schemas import (
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRUNE_KIND = "traces.prune"
+JAEGER_KIND = "traces.jaeger_import"
+JAEGER_TIMEOUT_SECONDS = 30.0
+KNOWN_CHUNK = 500
 ERROR = 2
 SERVER_KINDS = (2, 5)
 MAX_ERROR_SPANS = 200_000
@@ -68,9 +77,69 @@ def window(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     return start, end
 
 
+COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service",
+    "operation",
+    "kind",
+    "start_us",
+    "duration_us",
+    "status_code",
+    "error_message",
+    "http_status",
+    "attributes",
+)
+_COPY = f"COPY trace_spans ({', '.join(COLUMNS)}) FROM STDIN"
+_INSERT = (
+    f"INSERT INTO trace_spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+
+def _tuples(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows in column order, attributes already JSON text (or NULL)."""
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    return [
+        (
+            r["trace_id"],
+            r["span_id"],
+            r["parent_span_id"],
+            r["service"],
+            r["operation"],
+            r["kind"],
+            r["start_us"],
+            r["duration_us"],
+            r["status_code"],
+            r["error_message"],
+            r["http_status"],
+            None if r["attributes"] is None else dumps(r["attributes"]),
+        )
+        for r in rows
+    ]
+
+
 async def store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One executemany insert: exports arrive in batches of hundreds of spans."""
-    if rows:
+    """Write an export's spans in the session's transaction, as one bulk operation.
+
+    The receiver's cost is mostly here, so this talks to the driver directly: COPY on
+    PostgreSQL, one driver-level executemany on SQLite. SQLAlchemy's own executemany handles
+    bind parameters row by row in Python (and the ORM's bulk insert even splits an export
+    into a statement per run of rows with the same None columns), which held ingestion to
+    7,000-9,000 spans/s; see docs/benchmarks.md.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        raw: Any = (await connection.get_raw_connection()).driver_connection
+        async with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for row in _tuples(rows):
+                await copy.write_row(row)
+    elif dialect == "sqlite":
+        await connection.exec_driver_sql(_INSERT, _tuples(rows))
+    else:
         await session.execute(sa.insert(TraceSpan), rows)
 
 
@@ -96,67 +165,78 @@ async def _catalog_slugs(session: AsyncSession) -> set[str]:
 
 
 async def _mean_latencies(
-    session: AsyncSession, pairs: list[tuple[str, str]], start: int, end: int
-) -> dict[tuple[str, str], float]:
+    session: AsyncSession, pairs: list[tuple[str, str]], previous: int, start: int, end: int
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Mean duration of each (service, operation) in the window and in the previous one, in
+    one pass over the covering (service, operation, start_us, duration_us) index."""
     if not pairs:
-        return {}
-    services = sorted({service for service, _ in pairs})
-    operations = sorted({operation for _, operation in pairs})
+        return {}, {}
     t = TraceSpan
+    now = sa.func.avg(sa.case((t.start_us >= start, t.duration_us)))
+    before = sa.func.avg(sa.case((t.start_us < start, t.duration_us)))
     rows = await session.execute(
-        sa.select(t.service, t.operation, sa.func.avg(t.duration_us))
+        sa.select(t.service, t.operation, now, before)
         .where(
-            t.service.in_(services),
-            t.start_us >= start,
+            t.service.in_(sorted({service for service, _ in pairs})),
+            t.operation.in_(sorted({operation for _, operation in pairs})),
+            t.start_us >= previous,
             t.start_us < end,
-            t.operation.in_(operations),
         )
         .group_by(t.service, t.operation)
     )
     wanted = set(pairs)
-    return {(s, o): float(avg) for s, o, avg in rows if (s, o) in wanted and avg is not None}
+    current: dict[tuple[str, str], float] = {}
+    earlier: dict[tuple[str, str], float] = {}
+    for service, operation, mean_now, mean_before in rows:
+        if (service, operation) not in wanted:
+            continue
+        if mean_now is not None:
+            current[(service, operation)] = float(mean_now)
+        if mean_before is not None:
+            earlier[(service, operation)] = float(mean_before)
+    return current, earlier
 
 
 async def isolate(
     session: AsyncSession, start: datetime, end: datetime, entry: str | None = None
 ) -> IsolationOut:
-    """Rank where the errors of the window originate, with evidence."""
+    """Rank where the errors of the window originate, with evidence.
+
+    The entry filter is a semi-join in the database on the roots of the entry service
+    (index-only through the partial index of root spans), so only failing traces come back
+    to Python: selecting every root of the entry service into Python took over a second on
+    a million spans, and looking roots up by failing trace id was slower still on SQLite.
+    """
     start, end = window(start, end)
     lo, hi = micros(start), micros(end)
     t = TraceSpan
-    result = await session.execute(
-        sa.select(
-            t.trace_id,
-            t.span_id,
-            t.parent_span_id,
-            t.service,
-            t.operation,
-            t.error_message,
-            t.http_status,
-            t.duration_us,
-        )
-        .where(t.status_code == ERROR, t.start_us >= lo, t.start_us < hi)
-        .limit(MAX_ERROR_SPANS)
-    )
-    spans = [isolation.ErrorSpan(*row) for row in result.all()]
+    query = sa.select(
+        t.trace_id,
+        t.span_id,
+        t.parent_span_id,
+        t.service,
+        t.operation,
+        t.error_message,
+        t.http_status,
+        t.duration_us,
+    ).where(t.status_code == ERROR, t.start_us >= lo, t.start_us < hi)
     if entry:
-        roots = await session.scalars(
-            sa.select(t.trace_id)
-            .where(
-                t.service == entry,
-                t.parent_span_id.is_(None),
-                t.start_us >= lo - DEFAULT_WINDOW // timedelta(microseconds=1),
-                t.start_us < hi,
+        root = aliased(TraceSpan)
+        query = query.where(
+            sa.exists().where(
+                root.trace_id == t.trace_id,
+                root.parent_span_id.is_(None),
+                root.service == entry,
+                root.start_us >= lo - DEFAULT_WINDOW // timedelta(microseconds=1),
+                root.start_us < hi,
             )
-            .distinct()
         )
-        entered = set(roots.all())
-        spans = [s for s in spans if s.trace_id in entered]
+    result = await session.execute(query.limit(MAX_ERROR_SPANS))
+    spans = [isolation.ErrorSpan(*row) for row in result.all()]
     ranked = isolation.rank(spans)[:MAX_ORIGINS]
     pairs = [(o.service, o.operation) for o in ranked]
     previous_lo = lo - (hi - lo)
-    now_means = await _mean_latencies(session, pairs, lo, hi)
-    before_means = await _mean_latencies(session, pairs, previous_lo, lo)
+    now_means, before_means = await _mean_latencies(session, pairs, previous_lo, lo, hi)
     slugs = await _catalog_slugs(session)
     origins = []
     for o in ranked:
@@ -313,3 +393,59 @@ async def dependency_map(
         window=WindowOut(start=start, end=end),
         edges=[EdgeOut(**edge.__dict__) for edge in edges],
     )
+
+
+async def queue_jaeger_import(
+    session: AsyncSession, who: Principal, body: JaegerImportIn, jaeger_url: str | None
+) -> ImportQueued:
+    """Queue the reading of a service's traces from Jaeger (a job: Jaeger may be slow)."""
+    if not jaeger_url:
+        raise Conflict("importing from Jaeger is off: set TOCSIN_TRACES_JAEGER_URL")
+    start, end = window(body.from_, body.to)
+    lo, hi = micros(start), micros(end)
+    payload = {"service": body.service, "start_us": lo, "end_us": hi}
+    job = await jobs.enqueue(
+        session, JAEGER_KIND, payload, idempotency_key=f"{JAEGER_KIND}:{body.service}:{lo}:{hi}"
+    )
+    audit.record(session, who.actor, "import", "traces", body.service, after=payload)
+    await session.commit()
+    return ImportQueued(job_id=job.id, service=body.service, window=WindowOut(start=start, end=end))
+
+
+async def _known(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    trace_ids = sorted({row["trace_id"] for row in rows})
+    known: set[tuple[str, str]] = set()
+    for at in range(0, len(trace_ids), KNOWN_CHUNK):
+        found = await session.execute(
+            sa.select(TraceSpan.trace_id, TraceSpan.span_id).where(
+                TraceSpan.trace_id.in_(trace_ids[at : at + KNOWN_CHUNK])
+            )
+        )
+        known.update((trace_id, span_id) for trace_id, span_id in found)
+    return known
+
+
+async def import_from_jaeger(
+    session: AsyncSession, base_url: str, payload: dict[str, Any], max_traces: int
+) -> int:
+    """Read the traces and store the spans not stored yet; the number stored. Spans already
+    present (exported over OTLP too, or an earlier import) are skipped, so a retried or
+    repeated import adds nothing twice."""
+    document = await jaeger.fetch(
+        base_url,
+        str(payload["service"]),
+        int(payload["start_us"]),
+        int(payload["end_us"]),
+        max_traces,
+        JAEGER_TIMEOUT_SECONDS,
+    )
+    decoded = jaeger.rows_of(document)
+    known = await _known(session, decoded.rows)
+    fresh: list[dict[str, Any]] = []
+    for row in decoded.rows:
+        key = (row["trace_id"], row["span_id"])
+        if key not in known:
+            known.add(key)
+            fresh.append(row)
+    await store(session, fresh)
+    return len(fresh)
