@@ -58,6 +58,8 @@ SELF_AUTHENTICATED: dict[str, str] = {
     "POST /v2/alerts/{identifier}/acknowledge": _INGESTION + " (Opsgenie, key as GenieKey)",
     "POST /api/v1/heartbeat/{key}": _INGESTION + " (heartbeat ping)",
     "POST /api/v1/heartbeat": _INGESTION + " (heartbeat ping, key as bearer token)",
+    "POST /api/v1/chat/slack/events": "Slack's Events API: Slack proves itself with the request "
+    "signature of the app's signing secret, not a user",
 }
 """`METHOD path` of PUBLIC routes that check credentials of their own (such as ingestion keys)
 and so may refuse a caller without them, with the reason."""

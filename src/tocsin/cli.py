@@ -209,6 +209,7 @@ def token_create(
 def _register_domain_commands() -> None:
     """Domains that bring their own commands add them here."""
     from tocsin.alerts import cli as alerts_cli
+    from tocsin.comms import cli as comms_cli
     from tocsin.demo import cli as demo_cli
     from tocsin.incidents import cli as incidents_cli
     from tocsin.jobs import cli as jobs_cli
@@ -221,6 +222,7 @@ def _register_domain_commands() -> None:
     demo_cli.register(app)
     incidents_cli.register(app)
     oncall_cli.register(app)
+    comms_cli.register(app)
 
 
 def main() -> None:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=300, ge=5)
     job_max_attempts: int = Field(default=8, ge=1, le=100)
     bridge_url_template: str = "https://meet.example.com/{ref}"
+    comms_four_eyes: bool = True
+    comms_executives: list[str] = []
+    comms_spokespeople: list[str] = []
     warroom_platforms: list[Literal["web", "slack", "matrix"]] = ["web"]
     warroom_auto_open: bool = True
     warroom_name_template: str = "inc-{yyyymmdd}-{sev}-{slug}"
@@ -57,6 +60,10 @@ class Settings(BaseSettings):
     warroom_matrix_user_template: str = "@{localpart}:{server_name}"
     warroom_slack_bot_token: str | None = None
     warroom_slack_api_base_url: str = "https://slack.com/api"
+    warroom_slack_signing_secret: str | None = None
+    warroom_slack_pin_reaction: str = "pushpin"
+    warroom_matrix_pin_reaction: str = "\N{PUSHPIN}"
+    warroom_matrix_poll_seconds: int = Field(default=30, ge=1, le=3600)
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
@@ -83,9 +90,13 @@ class Settings(BaseSettings):
     traces_budget_spans_per_minute: int = Field(default=600_000, ge=0)
     traces_max_concurrent_exports: int = Field(default=16, ge=1, le=1024)
     traces_max_decompressed_bytes: int = Field(default=16_777_216, ge=1024)
+    traces_jaeger_url: str | None = None
+    traces_jaeger_max_traces: int = Field(default=1000, ge=1, le=100_000)
 
     worker_location: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
     checks_retention_days: int = Field(default=30, ge=1, le=3650)
+    statuspage_monitoring_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    statuspage_batch_size: int = Field(default=500, ge=1, le=10_000)
 
     config_file: Path | None = None
 

@@ -10,6 +10,10 @@ from tocsin.alerts import ingest as alerts_ingest
 from tocsin.alerts import pipeline_api as alerts_pipeline_api
 from tocsin.alerts import pipeline_views as alerts_pipeline_views
 from tocsin.alerts import views as alerts_views
+from tocsin.alerts.fatigue import api as alert_fatigue_api
+from tocsin.alerts.fatigue import views as alert_fatigue_views
+from tocsin.alerts.routing import api as alert_routing_api
+from tocsin.alerts.routing import views as alert_routing_views
 from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth import views as auth_views
@@ -17,6 +21,8 @@ from tocsin.catalog import api as catalog_api
 from tocsin.catalog import views as catalog_views
 from tocsin.checks import api as checks_api
 from tocsin.checks import views as checks_views
+from tocsin.comms import api as comms_api
+from tocsin.comms import views as comms_views
 from tocsin.config import Settings
 from tocsin.dashboards import api as dashboards_api
 from tocsin.dashboards import views as dashboards_views
@@ -33,6 +39,7 @@ from tocsin.incidents.reports import views as customer_reports_views
 from tocsin.incidents.vendors import api as incident_vendors_api
 from tocsin.incidents.vendors import views as incident_vendors_views
 from tocsin.incidents.warrooms import api as incident_warrooms_api
+from tocsin.incidents.warrooms import slack_events as incident_warrooms_slack_events
 from tocsin.incidents.warrooms import views as incident_warrooms_views
 from tocsin.jobs import api as jobs_api
 from tocsin.jobs import notify as jobs_notify
@@ -43,6 +50,9 @@ from tocsin.oncall import api as oncall_api
 from tocsin.oncall import views as oncall_views
 from tocsin.policy import api as policy_api
 from tocsin.policy import views as policy_views
+from tocsin.statuspage import api as statuspage_api
+from tocsin.statuspage import site as statuspage_site
+from tocsin.statuspage import views as statuspage_views
 from tocsin.traces import api as traces_api
 from tocsin.traces import views as traces_views
 from tocsin.web import admin as web_admin
@@ -52,10 +62,16 @@ from tocsin.web import views as web_views
 
 
 def include_routes(app: FastAPI, settings: Settings) -> None:
+    # First: routes are matched in order, and the public status page is the hottest path.
+    app.include_router(statuspage_site.router)
     app.include_router(ops.router)
     app.include_router(alerts_ingest.router)
+    app.include_router(alert_fatigue_api.router)  # before /alerts/{alert_id}
     app.include_router(alerts_api.router)
     app.include_router(alerts_pipeline_api.router)
+    app.include_router(alert_routing_api.router)
+    app.include_router(alert_routing_views.router)
+    app.include_router(alert_fatigue_views.router)
     app.include_router(alerts_views.router)
     app.include_router(alerts_pipeline_views.router)
     app.include_router(auth_api.router)
@@ -67,11 +83,13 @@ def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(incident_coordination_api.router)
     app.include_router(incident_vendors_api.router)
     app.include_router(incident_warrooms_api.router)
+    app.include_router(incident_warrooms_slack_events.router)
     app.include_router(incident_escalation_api.router)
     app.include_router(customer_reports_api.router)
     app.include_router(jobs_api.router)
     app.include_router(manifest_api.router)
     app.include_router(checks_api.router)
+    app.include_router(comms_api.router)
     app.include_router(oncall_api.router)
     app.include_router(jobs_notify.relay_router)
     app.include_router(auth_views.router)
@@ -93,7 +111,10 @@ def include_routes(app: FastAPI, settings: Settings) -> None:
     app.include_router(traces_api.router)
     app.include_router(traces_views.router)
     app.include_router(checks_views.router)
+    app.include_router(comms_views.router)
     app.include_router(notifications_api.router)
     app.include_router(notifications_views.router)
+    app.include_router(statuspage_api.router)
+    app.include_router(statuspage_views.router)
     app.include_router(web_live.router)
     app.include_router(web_assets.router)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.alerts.routing.manifest import HANDLERS as ROUTING_HANDLERS
 from tocsin.alerts.schemas import CorrelationRuleIn
 from tocsin.alerts.service import settings as rules
 from tocsin.audit.service import Actor
@@ -50,4 +51,4 @@ class CorrelationRuleHandler(KindHandler):
         await rules.put_rule(session, actor, body, commit=False)
 
 
-HANDLERS: list[KindHandler] = [CorrelationRuleHandler()]
+HANDLERS: list[KindHandler] = [CorrelationRuleHandler(), *ROUTING_HANDLERS]

@@ -70,6 +70,18 @@ class Permission(StrEnum):
     """Export spans to the OTLP receiver (give it to a token that has only this scope)."""
     NOTIFICATIONS_ADMIN = "notifications:admin"
     """See every user's deliveries and manage anyone's contact methods and rules."""
+    STATUSPAGE_READ = "statuspage:read"
+    """See the status pages' configuration, incidents and subscriber counts in the admin."""
+    STATUSPAGE_MANAGE = "statuspage:manage"
+    """Manage status pages, components, maintenances and incidents, and post their updates."""
+    STATUSPAGE_OVERRIDE = "statuspage:override"
+    """Resolve a status-page incident although the premature-resolution guard refuses."""
+    COMMS_WRITE = "comms:write"
+    """Write structured updates and draft stakeholder messages; preview and edit templates."""
+    COMMS_APPROVE = "comms:approve"
+    """Approve and publish external stakeholder messages."""
+    COMMS_AUDIT = "comms:audit"
+    """Read and export the tamper-evident comms log with its hash chain."""
 
 
 _EVERYONE = {
@@ -80,6 +92,7 @@ _EVERYONE = {
     Permission.INCIDENT_READ,
     Permission.ONCALL_READ,
     Permission.CHECKS_READ,
+    Permission.STATUSPAGE_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -103,6 +116,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CHECKS_RUN,
             Permission.TRACES_READ,
             Permission.TRACES_WRITE,
+            Permission.COMMS_WRITE,
         }
     ),
     Role.COMMUNICATOR: frozenset(
@@ -113,6 +127,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INCIDENT_DECLARE,
             Permission.INCIDENT_NOTE,
             Permission.ALERTS_READ,
+            Permission.STATUSPAGE_MANAGE,
+            Permission.COMMS_WRITE,
+            Permission.COMMS_APPROVE,
         }
     ),
     Role.STAKEHOLDER: frozenset(_EVERYONE),

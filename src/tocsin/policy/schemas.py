@@ -161,6 +161,8 @@ class ReputationalThresholds(Input):
     """notify as soon as the incident is visible on the public status page"""
     media_inquiry: bool = False
     """notify when the press asks about it"""
+    key_customers: list[GroupSlug] = Field(default_factory=list, max_length=200)
+    """customer slugs whose being affected alone is reason to tell executives"""
 
 
 class RegulatoryThresholds(Input):
@@ -170,6 +172,12 @@ class RegulatoryThresholds(Input):
         default_factory=list, max_length=50
     )
     """an incident touching a service with one of these catalog tags (e.g. pci, gdpr)"""
+    incident_types: list[Annotated[str, StringConstraints(to_lower=True, max_length=20)]] = Field(
+        default_factory=list, max_length=10
+    )
+    """incident types that are regulatory by nature, e.g. security or data"""
+    regulated_customers: list[GroupSlug] = Field(default_factory=list, max_length=200)
+    """customer slugs under a notification duty (e.g. a bank, a hospital)"""
 
 
 class ExecutiveNotification(Input):

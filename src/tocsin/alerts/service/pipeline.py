@@ -37,6 +37,7 @@ from tocsin.alerts.models import (
     Silence,
 )
 from tocsin.alerts.normalized import AlertStatus, Severity
+from tocsin.alerts.routing import service as routing
 from tocsin.audit.service import Actor
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
@@ -152,6 +153,8 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
     row.flap_paged = False
     group = await _group(session, row, service, rule, now)
     ref = f"group:{group.id}"
+    if group.paged_at is not None and await routing.follow(session, row, group, now):
+        return
     if group.paged_at is not None:
         _decide(
             session,
@@ -193,7 +196,14 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
             idempotency_key=f"alerts.group_wait:{group.id}",
         )
         return
-    await _page_group(session, row, service, group, why, now)
+    acted = await routing.act(session, row, service, group, now)
+    if acted.incident_id is not None:
+        if acted.page:
+            dedup = f"alert-group:{group.id}"
+            await _enqueue_page(session, service, row, dedup, acted.incident_id, group.id)
+        return
+    if acted.page:
+        await _page_group(session, row, service, group, why, now)
 
 
 def _needs(rule: Rule) -> str:
@@ -219,6 +229,7 @@ async def _resolved(session: AsyncSession, row: Alert, now: datetime) -> None:
             group.open = False
             group.status = AlertStatus.RESOLVED.value
             group.resolved_at = now
+            await routing.group_resolved(session, group, now)
     # Alerts this one inhibited are decided again: their cause is gone.
     inhibited = await session.scalar(
         sa.select(Alert.id).where(Alert.decision_ref == f"alert:{row.id}").limit(1)
@@ -324,8 +335,11 @@ async def _causes(session: AsyncSession, slugs: set[str], exclude: int) -> list[
         .order_by(Incident.id)
     )
     causes = [Cause(slug, incident_id=incident_id) for slug, incident_id in rows]
+    # The oldest critical alert of each service is enough to name the cause; during a storm
+    # a service may have thousands, and reading them all made every decision slower.
+    oldest = sa.func.min(Alert.id)
     critical = await session.execute(
-        sa.select(Service.slug, Alert.id)
+        sa.select(Service.slug, oldest)
         .join(Service, Service.id == Alert.service_id)
         .where(
             Service.slug.in_(slugs),
@@ -333,7 +347,8 @@ async def _causes(session: AsyncSession, slugs: set[str], exclude: int) -> list[
             Alert.severity == Severity.CRITICAL.value,
             Alert.id != exclude,
         )
-        .order_by(Alert.id)
+        .group_by(Service.slug)
+        .order_by(oldest)
     )
     causes += [Cause(slug, alert_id=alert_id) for slug, alert_id in critical]
     return causes
@@ -369,6 +384,9 @@ async def _attach(
     ref = f"incident:{incident.id}"
     where = "this service" if cause.service == service.slug else f"upstream {cause.service}"
     name = "a private incident" if incident.visibility == "private" else f"incident #{incident.id}"
+    await routing.join(
+        session, row, service, incident.id, (await rule_for(session, service)).group_by
+    )
     if row.decision_ref != ref:
         note(
             session,

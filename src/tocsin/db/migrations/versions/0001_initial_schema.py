@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 02:42:56.723726
+Create Date: 2026-11-27 04:09:54.727954
 """
 
 from collections.abc import Sequence
@@ -94,6 +94,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_check_secrets_name")),
     )
     op.create_table(
+        "comms_templates",
+        sa.Column("audience", sa.String(length=32), nullable=False),
+        sa.Column("severity", sa.String(length=50), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("author_label", sa.String(length=320), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_templates")),
+        sa.UniqueConstraint(
+            "audience",
+            "severity",
+            "version",
+            name=op.f("uq_comms_templates_audience_severity_version"),
+        ),
+    )
+    op.create_table(
         "jobs",
         sa.Column("kind", sa.String(length=100), nullable=False),
         sa.Column(
@@ -143,6 +160,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_severities_slug")),
     )
     op.create_table(
+        "status_pages",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_pages")),
+        sa.UniqueConstraint("slug", name=op.f("uq_status_pages_slug")),
+    )
+    op.create_table(
         "teams",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -182,7 +213,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trace_spans")),
     )
     with op.batch_alter_table("trace_spans", schema=None) as batch_op:
-        batch_op.create_index("ix_trace_spans_service_start", ["service", "start_us"], unique=False)
+        batch_op.create_index(
+            "ix_trace_spans_roots",
+            ["service", "start_us", "trace_id"],
+            unique=False,
+            postgresql_where=sa.text("parent_span_id IS NULL"),
+            sqlite_where=sa.text("parent_span_id IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_trace_spans_service_operation_start",
+            ["service", "operation", "start_us", "duration_us"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_trace_spans_start_us"), ["start_us"], unique=False)
         batch_op.create_index(
             "ix_trace_spans_status_start", ["status_code", "start_us"], unique=False
@@ -517,6 +559,55 @@ def upgrade() -> None:
         sa.UniqueConstraint("severity_id", name=op.f("uq_severity_policies_severity_id")),
     )
     op.create_table(
+        "status_component_groups",
+        sa.Column("page_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_status_component_groups_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_component_groups")),
+    )
+    op.create_table(
+        "status_subscribers",
+        sa.Column("page_id", sa.Integer(), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=2000), nullable=False),
+        sa.Column(
+            "component_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("secret", sa.String(length=100), nullable=True),
+        sa.Column("confirmed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("unsubscribed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_status_subscribers_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_subscribers")),
+        sa.UniqueConstraint(
+            "page_id", "mode", "address", name=op.f("uq_status_subscribers_page_id_mode_address")
+        ),
+    )
+    with op.batch_alter_table("status_subscribers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_status_subscribers_page_id"), ["page_id"], unique=False
+        )
+
+    op.create_table(
         "team_memberships",
         sa.Column("team_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -669,6 +760,52 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "alert_routing_rules",
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=True),
+        sa.Column("team_id", sa.Integer(), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column(
+            "matchers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("severity_label", sa.String(length=100), nullable=False),
+        sa.Column(
+            "severity_map",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("default_severity", sa.String(length=100), nullable=False),
+        sa.Column("page", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_alert_routing_rules_service_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["team_id"],
+            ["teams.id"],
+            name=op.f("fk_alert_routing_rules_team_id_teams"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_routing_rules")),
+        sa.UniqueConstraint("slug", name=op.f("uq_alert_routing_rules_slug")),
+    )
+    with op.batch_alter_table("alert_routing_rules", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_alert_routing_rules_service_id"), ["service_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_alert_routing_rules_team_id"), ["team_id"], unique=False
+        )
+
+    op.create_table(
         "checks",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -709,6 +846,166 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("checks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_checks_service_id"), ["service_id"], unique=False)
+
+    op.create_table(
+        "comms_cadence",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("group", sa.String(length=100), nullable=False),
+        sa.Column("reminded_due", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_due", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_cadence_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_cadence")),
+        sa.UniqueConstraint(
+            "incident_id", "group", name=op.f("uq_comms_cadence_incident_id_group")
+        ),
+    )
+    with op.batch_alter_table("comms_cadence", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_cadence_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_executive_briefs",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("threshold", sa.String(length=64), nullable=False),
+        sa.Column("executive", sa.String(length=320), nullable=False),
+        sa.Column("why", sa.Text(), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("log_seq", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_executive_briefs_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_executive_briefs")),
+        sa.UniqueConstraint(
+            "incident_id",
+            "threshold",
+            "executive",
+            name=op.f("uq_comms_executive_briefs_incident_id_threshold_executive"),
+        ),
+    )
+    with op.batch_alter_table("comms_executive_briefs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_executive_briefs_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_log_entries",
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("channel", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=64), nullable=False),
+        sa.Column("recipients", sa.Text(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("actor_type", sa.String(length=16), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("actor_label", sa.String(length=320), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_log_entries_incident_id_incidents"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_log_entries")),
+        sa.UniqueConstraint("hash", name=op.f("uq_comms_log_entries_hash")),
+        sa.UniqueConstraint("seq", name=op.f("uq_comms_log_entries_seq")),
+    )
+    with op.batch_alter_table("comms_log_entries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_comms_log_entries_at"), ["at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_comms_log_entries_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_media_inquiries",
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column("outlet", sa.String(length=200), nullable=False),
+        sa.Column("reporter", sa.String(length=200), nullable=False),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("deadline", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("statement", sa.Text(), nullable=True),
+        sa.Column("answered_by", sa.String(length=320), nullable=True),
+        sa.Column("answered_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("log_seq", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_media_inquiries_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_media_inquiries")),
+    )
+    with op.batch_alter_table("comms_media_inquiries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_media_inquiries_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_statements",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("approved_by", sa.String(length=320), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_statements_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_statements")),
+        sa.UniqueConstraint(
+            "incident_id", "version", name=op.f("uq_comms_statements_incident_id_version")
+        ),
+    )
+    with op.batch_alter_table("comms_statements", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_statements_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_updates",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("technical_details", sa.Text(), nullable=False),
+        sa.Column("customers_affected", sa.Text(), nullable=False),
+        sa.Column("customer_experience", sa.Text(), nullable=False),
+        sa.Column("workaround", sa.Text(), nullable=False),
+        sa.Column("next_update_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("author_label", sa.String(length=320), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_updates_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_updates")),
+    )
+    with op.batch_alter_table("comms_updates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_updates_incident_id"), ["incident_id"], unique=False
+        )
 
     op.create_table(
         "customer_reports",
@@ -1178,6 +1475,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("opened_by", sa.String(length=400), nullable=False),
+        sa.Column("posted_through", sa.Integer(), nullable=True),
+        sa.Column("posting_until", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sync_token", sa.String(length=500), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -1492,6 +1792,81 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "status_components",
+        sa.Column("page_id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=True),
+        sa.Column("service_id", sa.Integer(), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("only_show_if_degraded", sa.Boolean(), nullable=False),
+        sa.Column("start_date", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["status_component_groups.id"],
+            name=op.f("fk_status_components_group_id_status_component_groups"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_status_components_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_status_components_service_id_services"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_components")),
+    )
+    with op.batch_alter_table("status_components", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_status_components_page_id"), ["page_id"], unique=False)
+
+    op.create_table(
+        "status_incidents",
+        sa.Column("page_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("impact", sa.String(length=16), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "component_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("started_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("monitoring_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scheduled_for", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scheduled_until", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_status_incidents_incident_id_incidents"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["page_id"],
+            ["status_pages.id"],
+            name=op.f("fk_status_incidents_page_id_status_pages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_incidents")),
+    )
+    with op.batch_alter_table("status_incidents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_status_incidents_page_id"), ["page_id"], unique=False)
+
+    op.create_table(
         "vendor_services",
         sa.Column("vendor_id", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.Integer(), nullable=False),
@@ -1513,6 +1888,42 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_vendor_services_service_id"), ["service_id"], unique=False
         )
+
+    op.create_table(
+        "alert_tickets",
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=True),
+        sa.Column("rule_slug", sa.String(length=100), nullable=False),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("alerts_resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=400), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["alert_groups.id"],
+            name=op.f("fk_alert_tickets_group_id_alert_groups"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"],
+            ["services.id"],
+            name=op.f("fk_alert_tickets_service_id_services"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_tickets")),
+        sa.UniqueConstraint("group_id", name=op.f("uq_alert_tickets_group_id")),
+    )
+    with op.batch_alter_table("alert_tickets", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_alert_tickets_service_id"), ["service_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_alert_tickets_status"), ["status"], unique=False)
 
     op.create_table(
         "alerts",
@@ -1632,6 +2043,67 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "comms_messages",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("update_id", sa.Integer(), nullable=True),
+        sa.Column("audience", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("recipients", sa.Text(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("author_label", sa.String(length=320), nullable=False),
+        sa.Column("approved_by_id", sa.Integer(), nullable=True),
+        sa.Column("approved_by_label", sa.String(length=320), nullable=True),
+        sa.Column("approved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("log_seq", sa.Integer(), nullable=True),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_messages_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["update_id"],
+            ["comms_updates.id"],
+            name=op.f("fk_comms_messages_update_id_comms_updates"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_messages")),
+    )
+    with op.batch_alter_table("comms_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_messages_incident_id"), ["incident_id"], unique=False
+        )
+
+    op.create_table(
+        "comms_statement_acks",
+        sa.Column("statement_id", sa.Integer(), nullable=False),
+        sa.Column("team", sa.String(length=32), nullable=False),
+        sa.Column("by", sa.String(length=320), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["statement_id"],
+            ["comms_statements.id"],
+            name=op.f("fk_comms_statement_acks_statement_id_comms_statements"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_statement_acks")),
+        sa.UniqueConstraint(
+            "statement_id", "team", name=op.f("uq_comms_statement_acks_statement_id_team")
+        ),
+    )
+    with op.batch_alter_table("comms_statement_acks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_statement_acks_statement_id"), ["statement_id"], unique=False
+        )
+
+    op.create_table(
         "customer_services",
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.Integer(), nullable=False),
@@ -1717,6 +2189,53 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_oncall_page_log_page_id"), ["page_id"], unique=False)
 
     op.create_table(
+        "status_component_changes",
+        sa.Column("component_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["component_id"],
+            ["status_components.id"],
+            name=op.f("fk_status_component_changes_component_id_status_components"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_component_changes")),
+    )
+    with op.batch_alter_table("status_component_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_status_component_changes_component_at", ["component_id", "at"], unique=False
+        )
+
+    op.create_table(
+        "status_incident_updates",
+        sa.Column("status_incident_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "affected_components",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("author", sa.String(length=400), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["status_incident_id"],
+            ["status_incidents.id"],
+            name=op.f("fk_status_incident_updates_status_incident_id_status_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_incident_updates")),
+    )
+    with op.batch_alter_table("status_incident_updates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_status_incident_updates_status_incident_id"),
+            ["status_incident_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "alert_events",
         sa.Column("alert_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -1793,6 +2312,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alert_events_alert_id"))
 
     op.drop_table("alert_events")
+    with op.batch_alter_table("status_incident_updates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_incident_updates_status_incident_id"))
+
+    op.drop_table("status_incident_updates")
+    with op.batch_alter_table("status_component_changes", schema=None) as batch_op:
+        batch_op.drop_index("ix_status_component_changes_component_at")
+
+    op.drop_table("status_component_changes")
     with op.batch_alter_table("oncall_page_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_oncall_page_log_page_id"))
 
@@ -1805,6 +2332,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_services_service_id"))
 
     op.drop_table("customer_services")
+    with op.batch_alter_table("comms_statement_acks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_statement_acks_statement_id"))
+
+    op.drop_table("comms_statement_acks")
+    with op.batch_alter_table("comms_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_messages_incident_id"))
+
+    op.drop_table("comms_messages")
     with op.batch_alter_table("check_results", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_check_results_started_at"))
         batch_op.drop_index("ix_check_results_check_started")
@@ -1819,10 +2354,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alerts_decision_ref"))
 
     op.drop_table("alerts")
+    with op.batch_alter_table("alert_tickets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_tickets_status"))
+        batch_op.drop_index(batch_op.f("ix_alert_tickets_service_id"))
+
+    op.drop_table("alert_tickets")
     with op.batch_alter_table("vendor_services", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vendor_services_service_id"))
 
     op.drop_table("vendor_services")
+    with op.batch_alter_table("status_incidents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_incidents_page_id"))
+
+    op.drop_table("status_incidents")
+    with op.batch_alter_table("status_components", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_components_page_id"))
+
+    op.drop_table("status_components")
     with op.batch_alter_table("service_dependencies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_service_dependencies_depends_on_id"))
 
@@ -1914,10 +2462,40 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_reports_incident_id"))
 
     op.drop_table("customer_reports")
+    with op.batch_alter_table("comms_updates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_updates_incident_id"))
+
+    op.drop_table("comms_updates")
+    with op.batch_alter_table("comms_statements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_statements_incident_id"))
+
+    op.drop_table("comms_statements")
+    with op.batch_alter_table("comms_media_inquiries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_media_inquiries_incident_id"))
+
+    op.drop_table("comms_media_inquiries")
+    with op.batch_alter_table("comms_log_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_log_entries_incident_id"))
+        batch_op.drop_index(batch_op.f("ix_comms_log_entries_at"))
+
+    op.drop_table("comms_log_entries")
+    with op.batch_alter_table("comms_executive_briefs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_executive_briefs_incident_id"))
+
+    op.drop_table("comms_executive_briefs")
+    with op.batch_alter_table("comms_cadence", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_cadence_incident_id"))
+
+    op.drop_table("comms_cadence")
     with op.batch_alter_table("checks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_checks_service_id"))
 
     op.drop_table("checks")
+    with op.batch_alter_table("alert_routing_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_routing_rules_team_id"))
+        batch_op.drop_index(batch_op.f("ix_alert_routing_rules_service_id"))
+
+    op.drop_table("alert_routing_rules")
     with op.batch_alter_table("alert_maintenance_windows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_maintenance_windows_service_id"))
 
@@ -1932,6 +2510,11 @@ def downgrade() -> None:
     op.drop_table("alert_groups")
     op.drop_table("alert_correlation_rules")
     op.drop_table("team_memberships")
+    with op.batch_alter_table("status_subscribers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_subscribers_page_id"))
+
+    op.drop_table("status_subscribers")
+    op.drop_table("status_component_groups")
     op.drop_table("severity_policies")
     with op.batch_alter_table("services", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_services_owner_team_id"))
@@ -1976,10 +2559,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_trace_spans_trace_span")
         batch_op.drop_index("ix_trace_spans_status_start")
         batch_op.drop_index(batch_op.f("ix_trace_spans_start_us"))
-        batch_op.drop_index("ix_trace_spans_service_start")
+        batch_op.drop_index("ix_trace_spans_service_operation_start")
+        batch_op.drop_index(
+            "ix_trace_spans_roots",
+            postgresql_where=sa.text("parent_span_id IS NULL"),
+            sqlite_where=sa.text("parent_span_id IS NULL"),
+        )
 
     op.drop_table("trace_spans")
     op.drop_table("teams")
+    op.drop_table("status_pages")
     op.drop_table("severities")
     op.drop_table("notification_cancelled_pages")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
@@ -1987,6 +2576,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_status_locked_until")
 
     op.drop_table("jobs")
+    op.drop_table("comms_templates")
     op.drop_table("check_secrets")
     op.drop_table("business_units")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
