@@ -317,3 +317,29 @@ async def test_overdue_groups_remind_the_communications_lead_then_escalate(
     }
     assert groups["executives"]["missed"] == 2 and groups["executives"]["on_time"] == 0
     assert groups["support"]["on_time"] == 1
+
+
+async def test_an_incident_nobody_has_written_about_still_reminds_the_communications_lead(
+    client: AsyncClient,
+    session: AsyncSession,
+    world: dict[str, Caller],
+    clock: FrozenClock,
+    worker: Worker,
+) -> None:
+    writer, responder = world["writer"], world["responder"]
+    ref = await declare(client, responder)
+    assigned = await client.put(
+        f"{API}/{ref}/roles",
+        json={"role": "communications-lead", "user": writer.user.email},
+        headers=responder.headers,
+    )
+    assert assigned.status_code == 200, assigned.text
+    clock.advance(timedelta(minutes=59))
+    await worker.run_once()
+    assert await dispatched(session) == []
+
+    clock.advance(timedelta(minutes=2))  # SEV2: executives and support were due at 60 min
+    await worker.run_once()
+    subjects = {subject for _, _, subject in await dispatched(session)}
+    assert any("Update to executives overdue" in s for s in subjects), subjects
+    assert any("Update to support overdue" in s for s in subjects), subjects

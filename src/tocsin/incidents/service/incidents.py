@@ -159,12 +159,22 @@ async def declare(session: AsyncSession, who: Who, body: IncidentDeclare) -> Inc
     from tocsin.incidents.bridge.service import start_timer
 
     await start_timer(session, incident.id)
+    await _plan_stakeholder_updates(session, incident)
     # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
     from tocsin.incidents.escalation.service import replan
 
     await replan(session, incident.id)
     await finish(session, incident, "incident.declared")
     return await views.full(session, incident)
+
+
+async def _plan_stakeholder_updates(session: AsyncSession, incident: Incident) -> None:
+    """Each stakeholder group's first update falls due a cadence after declaration, whether
+    or not anyone has written to them yet; a new severity brings its own cadence."""
+    await session.flush()
+    from tocsin.comms.service import start_timer
+
+    await start_timer(session, incident)
 
 
 @dataclass(frozen=True)
@@ -274,6 +284,8 @@ async def update_incident(
         {"fields": changed, "reason": body.reason},
     )
     record(session, actor, "incident.updated", incident, before, after)
+    if "severity" in changed:
+        await _plan_stakeholder_updates(session, incident)
     # Severity, impact, milestones and roles decide escalation: re-evaluate after this change.
     from tocsin.incidents.escalation.service import replan
 
