@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from google.rpc.status_pb2 import Status as RpcStatus  # type: ignore[import-untyped]
 from httpx import AsyncClient
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -30,6 +32,7 @@ from tocsin.catalog.schemas import DependencyIn, ServiceCreate
 from tocsin.clock import FrozenClock, utcnow
 from tocsin.policy import service as policy
 from tocsin.traces import service as traces
+from tocsin.traces.evidence import first_burst
 from tocsin.traces.models import TraceSpan
 
 PROTO = {"Content-Type": "application/x-protobuf"}
@@ -582,3 +585,53 @@ async def test_an_empty_window_says_so_on_the_page(
     assert "No error spans between" in page.text
     refused = await client.get("/traces?window=2y", headers=reader.headers)
     assert refused.status_code == 422
+
+
+async def test_sustained_trace_errors_are_evidence_of_impact_start_and_lone_ones_are_not(
+    client: AsyncClient, session: AsyncSession, exporter: Caller, clock: FrozenClock
+) -> None:
+    await policy.ensure_default_policies(session)
+    await catalog.create_service(
+        session, Actor.system("test"), ServiceCreate(slug="checkout", name="Checkout")
+    )
+    await session.commit()
+    owner = await make_caller(session, Role.RESPONDER)
+    minute = 60_000
+    stray = span(50, 500, None, "POST /orders", error="stray timeout", start_ms=-90 * minute)
+    burst = [
+        span(60 + i, 600 + i, None, "POST /orders", error="db pool exhausted", start_ms=ms)
+        for i, ms in enumerate((-40 * minute, -40 * minute + 20_000, -40 * minute + 50_000))
+    ]
+    sent = await post_proto(client, exporter, export({"checkout": [stray, *burst]}))
+    assert sent.status_code == 200, sent.text
+    declared = await client.post(
+        "/api/v1/incidents",
+        json={
+            "title": "Checkout errors",
+            "severity": "sev2",
+            "services": ["checkout"],
+            "impact_started_at": (utcnow() - timedelta(minutes=10)).isoformat(),
+        },
+        headers=owner.headers,
+    )
+    assert declared.status_code == 201, declared.text
+    ref = declared.json()["ref"]
+
+    answer = await client.get(f"/api/v1/incidents/{ref}/impact-start", headers=owner.headers)
+    assert answer.status_code == 200, answer.text
+    found = [e for e in answer.json()["evidence"] if e["source"] == "trace-error"]
+    by_trust = {e["credible"]: e for e in found}
+    assert len(found) == 2
+    assert "stray timeout" in by_trust[False]["description"]
+    assert "db pool exhausted" in by_trust[True]["description"]
+    burst_start = (utcnow() - timedelta(minutes=40)).isoformat().replace("+00:00", "")
+    assert by_trust[True]["at"].startswith(burst_start[:16])  # to the minute
+    assert answer.json()["proposed"] == by_trust[True]["at"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**9), max_size=30))
+def test_first_burst_finds_the_earliest_sustained_stretch(times: list[int]) -> None:
+    ordered = sorted(times)
+    found = first_burst(ordered, burst=3, within=60)
+    stretches = [i for i in range(len(ordered) - 2) if ordered[i + 2] - ordered[i] <= 60]
+    assert found == (stretches[0] if stretches else None)

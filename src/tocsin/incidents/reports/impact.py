@@ -2,8 +2,8 @@
 
 Alerts are not linked to incidents yet, so the alerts counted are those on the incident's
 services that started between `LOOKBACK` before its earliest milestone and its end (or now).
-Failed synthetic checks and trace errors join through `evidence.EvidenceSource` once the
-probes and tracing domains exist; `SOURCES` is where they are registered.
+Failed synthetic checks (`tocsin.checks.evidence`) and sustained trace errors
+(`tocsin.traces.evidence`) are gathered the same way; `SOURCES` takes further ones.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tocsin.incidents.reports.schemas import EvidenceOut, ProposalAccept, Propos
 from tocsin.incidents.reports.service import describe
 from tocsin.incidents.schemas import IncidentOut, MilestoneSet
 from tocsin.incidents.service.common import Who, load, milestone_times, ref_of, require
+from tocsin.traces.evidence import trace_errors
 
 LOOKBACK = timedelta(hours=6)
 """How long before an incident's first milestone an alert may still be its first sign."""
@@ -87,6 +88,7 @@ async def gather(session: AsyncSession, incident: Incident) -> list[rules.Eviden
     until_at = ensure_utc(min(ends)) if ends else utcnow()
     items = await _alerts(session, services, since_at, until_at)
     items.extend(await failed_checks(session, services, since_at, until_at))
+    items.extend(await trace_errors(session, services, since_at, until_at))
     reports = await session.scalars(
         sa.select(CustomerReport).where(CustomerReport.incident_id == incident.id)
     )
