@@ -34,21 +34,19 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 import httpx
-import psycopg
+from harness import free_port, postgres_database, wait_ready
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
@@ -183,12 +181,6 @@ async def prepare(database_url: str, incidents: int) -> World:
         await engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _more_files() -> None:
     """A thousand streams need more descriptors than the usual soft limit of 1024."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -212,32 +204,6 @@ def server(database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-async def wait_ready(url: str, child: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if child.poll() is not None:
-                raise RuntimeError(f"the server exited with {child.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(server_url: str) -> AsyncIterator[str]:
-    name = f"tocsin_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    head, _, _ = server_url.rpartition("/")
-    try:
-        yield f"{head}/{name}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- measuring --------------------------------------------------------------------------------

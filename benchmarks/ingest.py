@@ -25,13 +25,12 @@ import contextlib
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from harness import free_port, postgres_database, wait_ready
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
@@ -56,12 +56,6 @@ class Result:
     @property
     def rate(self) -> float:
         return self.alerts / self.seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def payloads(run: str, requests: int, per_request: int) -> list[list[dict[str, Any]]]:
@@ -82,18 +76,6 @@ def payloads(run: str, requests: int, per_request: int) -> list[list[dict[str, A
         ]
         for r in range(requests)
     ]
-
-
-async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError(f"{url}: the server exited with {process.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
 
 
 async def load(
@@ -193,20 +175,6 @@ async def tocsin_target(target: str, database_url: str, args: argparse.Namespace
         await wait_ready(f"{base}/healthz", child)
         headers = {"Authorization": f"Bearer {key}"}
         return await measure(target, f"{base}/api/v2/alerts", headers, args)
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(server: str) -> AsyncIterator[str]:
-    name = f"tocsin_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = server.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    head, _, _ = server.rpartition("/")
-    try:
-        yield f"{head}/{name}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 ALERTMANAGER_CONFIG = """\

@@ -43,16 +43,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness import libpq
+
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KIND = "bench.noop"
 CAPACITY_SHARE = 0.5
 """Lag runs use at most this share of the throughput a system just showed."""
 HERE = Path(__file__).resolve()
-
-
-def libpq(url: str) -> str:
-    """postgresql+psycopg://… → postgresql://… for raw psycopg connections."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def with_database(url: str, name: str) -> str:

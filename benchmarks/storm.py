@@ -45,12 +45,10 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -59,8 +57,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import yaml
+from harness import free_port, postgres_database, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -225,12 +223,6 @@ def webhook(group: list[dict[str, Any]]) -> dict[str, Any]:
 # --- the server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def prepare(database_url: str, deps: dict[str, set[str]], group_wait: int) -> dict[str, str]:
     """Schema, the three cells (a team each, whose correlation rule sets the group wait) and
     the probe service (no group wait), one integration per service; service -> key."""
@@ -329,18 +321,6 @@ def serve(
                 child.wait()
 
 
-async def wait_ready(url: str, child: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if child.poll() is not None:
-                raise RuntimeError(f"the server exited with {child.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
 @contextlib.asynccontextmanager
 async def database(kind: str, server: str, keep: Path | None) -> AsyncIterator[str]:
     if kind == "sqlite" and keep is not None:
@@ -350,16 +330,8 @@ async def database(kind: str, server: str, keep: Path | None) -> AsyncIterator[s
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite+aiosqlite:///{tmp}/storm.db"
         return
-    name = f"tocsin_storm_{uuid.uuid4().hex[:8]}"
-    conninfo = server.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    head, _, _ = server.rpartition("/")
-    try:
-        yield f"{head}/{name}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with postgres_database(server, prefix="tocsin_storm") as url:
+        yield url
 
 
 # --- the run ---------------------------------------------------------------------------------

@@ -34,21 +34,20 @@ import gzip
 import os
 import platform
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+from harness import free_port, libpq, postgres_database, wait_ready
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
@@ -90,16 +89,6 @@ INVENTORY_FAILS = (4, 3)
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 # --- ingestion bodies ---------------------------------------------------------------------
@@ -317,18 +306,6 @@ def tocsin_server(database_url: str, port: int) -> Iterator[subprocess.Popen[byt
             child.wait()
 
 
-async def wait_ready(url: str, child: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(600):
-            if child.poll() is not None:
-                raise RuntimeError(f"the server exited with {child.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux), which a busy machine does not
     inflate the way it inflates wall-clock time."""
@@ -374,7 +351,7 @@ async def run(label: str, database_url: str, args: argparse.Namespace) -> list[s
     if args.gzip:
         headers["Content-Encoding"] = "gzip"
     with tocsin_server(database_url, port) as child:
-        await wait_ready(f"{base}/healthz", child)
+        await wait_ready(f"{base}/healthz", child, tries=600)
         await post_all(f"{base}/v1/traces", warm, headers, args.concurrency)
         cpu_before = cpu_seconds(child.pid)
         seconds = await post_all(f"{base}/v1/traces", bodies, headers, args.concurrency)
@@ -415,19 +392,6 @@ async def run(label: str, database_url: str, args: argparse.Namespace) -> list[s
             )
             print(rows[-1], flush=True)
     return rows
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(server: str) -> AsyncIterator[str]:
-    name = f"tocsin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    head, _, _ = server.rpartition("/")
-    try:
-        yield f"{head}/{name}"
-    finally:
-        with psycopg.connect(libpq(server), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def main() -> None:

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.net import free_port
+
 SHOP_PASSWORD = "hunter2-correct-horse"
 
 
@@ -182,6 +184,4 @@ async def serve_tcp() -> AsyncIterator[int]:
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()

@@ -18,20 +18,18 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.browser.server import running_server
 from tests.factories import make_caller, make_user
+from tests.mail import Mailbox, smtp_server
 from tests.test_alert_ingest_helpers import make_integration, stored_alerts
 from tests.test_alertmanager_e2e import (
     alertmanager_binary,  # noqa: F401  (the fixture)
     eventually,
-    free_port,
     rfc3339,
     running_alertmanager,
 )
-from tests.test_notifications import Mailbox
 from tocsin.alerts.normalized import SourceKind
 from tocsin.audit.service import Actor
 from tocsin.auth.permissions import Role
@@ -51,29 +49,17 @@ ACK = re.compile(r"/oncall/ack/[A-Za-z0-9_.\-]+")
 
 @pytest.fixture
 def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    for name, value in {
-        "TOCSIN_SMTP_HOST": "127.0.0.1",
-        "TOCSIN_SMTP_PORT": str(port),
-        "TOCSIN_SMTP_STARTTLS": "false",
-        "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
-    }.items():
-        monkeypatch.setenv(name, value)
+    with smtp_server() as (box, port):
+        for name, value in {
+            "TOCSIN_SMTP_HOST": "127.0.0.1",
+            "TOCSIN_SMTP_PORT": str(port),
+            "TOCSIN_SMTP_STARTTLS": "false",
+            "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield box
     get_settings.cache_clear()
-    yield box
-    controller.stop()
-    get_settings.cache_clear()
-
-
-def mail_to(box: Mailbox, address: str) -> list[str]:
-    return [
-        message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-        for recipients, message in box.messages
-        if address in recipients
-    ]
 
 
 async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
@@ -161,7 +147,7 @@ async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
 
             async def paged() -> str | None:
                 await run_due()
-                found = mail_to(mailbox, ada.email)
+                found = mailbox.text_to(ada.email)
                 return found[0] if found else None
 
             body = await eventually(paged, "the on-call e-mail to ada")
@@ -192,7 +178,7 @@ async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
             # page acknowledged, and nobody at the second level is woken.
             clock.advance(timedelta(minutes=6))
             await run_due()
-            assert mail_to(mailbox, bob.email) == []
+            assert mailbox.text_to(bob.email) == []
             async with sessionmaker() as fresh:
                 timers = list(
                     await fresh.scalars(sa.select(Job).where(Job.kind == "oncall.escalate"))
@@ -229,4 +215,4 @@ async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
                 page_now = await fresh.get(OncallPage, page.id)
             assert incident_now is not None and incident_now.status == "declared"
             assert page_now is not None and page_now.status == "acknowledged"
-            assert mail_to(mailbox, bob.email) == []
+            assert mailbox.text_to(bob.email) == []

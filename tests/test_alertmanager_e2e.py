@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.browser.server import running_server
+from tests.net import free_port
 from tests.test_alert_ingest_helpers import make_integration, make_service, stored_alerts
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import SourceKind
@@ -41,12 +41,6 @@ def alertmanager_binary() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:

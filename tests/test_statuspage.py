@@ -6,14 +6,10 @@ and HTTP with the fan-out run by the job worker."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -21,12 +17,11 @@ from xml.etree import ElementTree as ET
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import Caller, make_caller
+from tests.mail import Mailbox, smtp_server
 from tocsin.audit.models import AuditEntry
 from tocsin.audit.service import Actor
 from tocsin.auth.permissions import Role
@@ -413,9 +408,8 @@ async def test_a_change_made_through_another_node_shows_once_the_memo_lapses(
     client: AsyncClient,
     world: World,
     sessionmaker: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
+    clock: FrozenClock,
 ) -> None:
-    monkeypatch.setattr(freshness, "VERSION_TTL", 3600.0)
     before = (await client.get("/api/v2/status.json")).json()["status"]["indicator"]
     assert before == "none"
     # Another node's write: it commits in its own process, so this node's commit hook never
@@ -427,7 +421,7 @@ async def test_a_change_made_through_another_node_shows_once_the_memo_lapses(
         await other.commit()
     stale = await client.get("/api/v2/status.json")
     assert stale.json()["page"]["name"] == "Acme", "while the memo holds: from memory"
-    monkeypatch.setattr(freshness, "VERSION_TTL", 0.0)
+    clock.advance(freshness.VERSION_TTL + timedelta(milliseconds=1))
     fresh = await client.get("/api/v2/status.json")
     assert fresh.json()["page"]["name"] == "Acme Corp"
 
@@ -707,32 +701,6 @@ async def test_feeds_parse_as_rss_and_atom(client: AsyncClient, world: World) ->
 # --- subscribers -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], EmailMessage]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        parsed = message_from_bytes(envelope.original_content or b"", policy=email_policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted"
-
-    def text_to(self, address: str) -> list[str]:
-        found = []
-        for to, message in self.messages:
-            if address in to:
-                part = message.get_body(preferencelist=("plain",))
-                assert part is not None
-                found.append(part.get_content())
-        return found
-
-
 @dataclass
 class Hooks:
     url: str
@@ -743,20 +711,16 @@ class Hooks:
 
 @pytest.fixture
 def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    for name, value in {
-        "TOCSIN_SMTP_HOST": "127.0.0.1",
-        "TOCSIN_SMTP_PORT": str(port),
-        "TOCSIN_SMTP_STARTTLS": "false",
-        "TOCSIN_BASE_URL": "https://status.example",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield box
-    controller.stop()
+    with smtp_server() as (box, port):
+        for name, value in {
+            "TOCSIN_SMTP_HOST": "127.0.0.1",
+            "TOCSIN_SMTP_PORT": str(port),
+            "TOCSIN_SMTP_STARTTLS": "false",
+            "TOCSIN_BASE_URL": "https://status.example",
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield box
     get_settings.cache_clear()
 
 

@@ -328,7 +328,7 @@ async def test_exports_need_a_token_with_traces_write(
 async def test_too_many_exports_in_flight_answer_503_with_retry_after(
     client: AsyncClient, session: AsyncSession, exporter: Caller, clock: FrozenClock, app: Any
 ) -> None:
-    from tocsin.traces.api import Gate
+    from tocsin.traces.admission import Gate
 
     gate = Gate()
     gate.in_flight = app.state.settings.traces_max_concurrent_exports

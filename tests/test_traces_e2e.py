@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -146,11 +145,6 @@ async def payments(service: DemoService, request: Request) -> Response:
 
 async def inventory(service: DemoService, request: Request) -> Response:
     return JSONResponse({"stock": 3})
-
-
-@pytest.fixture
-def served_settings(settings: Settings) -> Settings:
-    return settings
 
 
 async def test_isolation_names_the_failing_inner_service_of_a_real_traced_system(

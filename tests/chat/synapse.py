@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import yaml
+
+from tests.net import free_port
 
 SERVER_NAME = "tocsin.test"
 START_SECONDS = 60.0
@@ -58,12 +59,6 @@ class Homeserver:
             response.raise_for_status()
             body = response.json()
             return str(body["user_id"]), str(body["access_token"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(directory: Path, port: int, shared_secret: str) -> Path:
@@ -111,7 +106,7 @@ class Running:
 
 
 def _start(directory: Path) -> tuple[Homeserver, Running]:
-    port, shared_secret = _free_port(), secrets.token_hex(16)
+    port, shared_secret = free_port(), secrets.token_hex(16)
     config = _config(directory, port, shared_secret)
     command = [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)]
     keys = subprocess.run(

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.schemas import MaintenanceCreate, MatcherIn, SilenceCreate
@@ -19,7 +18,7 @@ from tocsin.auth.principal import Principal
 from tocsin.catalog import service as catalog
 from tocsin.clock import utcnow
 from tocsin.db.session import get_session
-from tocsin.errors import Invalid, ProblemError
+from tocsin.errors import Invalid
 from tocsin.web import forms
 from tocsin.web.templating import render
 
@@ -77,9 +76,13 @@ async def create_silence_form(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def create() -> None:
         lines = [line for line in forms.text(form, "matchers").splitlines() if line.strip()]
-        hours = float(forms.text(form, "hours") or "0")
+        try:
+            hours = float(forms.text(form, "hours") or "0")
+        except ValueError:
+            raise Invalid("hours", "must be a number") from None
         if hours <= 0:
             raise Invalid("hours", "must be a positive number of hours")
         body = SilenceCreate(
@@ -88,26 +91,11 @@ async def create_silence_form(
             comment=forms.text(form, "comment"),
         )
         await pipeline.create_silence(session, principal, body)
-    except ValidationError as exc:
-        await session.rollback()
+
+    _, errors = await forms.attempt(session, create, forms.PAGE_REFUSALS)
+    if errors:
         return await _silences_page(
-            request, session, principal, errors=forms.from_validation(exc), status_code=422
-        )
-    except ValueError:
-        await session.rollback()
-        return await _silences_page(
-            request,
-            session,
-            principal,
-            errors=forms.from_problem(Invalid("hours", "must be a number")),
-            status_code=422,
-        )
-    except ProblemError as exc:
-        if exc.status not in {403, 404, 409, 422}:
-            raise
-        await session.rollback()
-        return await _silences_page(
-            request, session, principal, errors=forms.from_problem(exc), status_code=exc.status
+            request, session, principal, errors=errors, status_code=errors.status
         )
     return RedirectResponse("/silences", status_code=303)
 
@@ -151,7 +139,8 @@ async def create_maintenance_form(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
     form = await request.form()
-    try:
+
+    async def create() -> None:
         body = MaintenanceCreate(
             service=forms.text(form, "service"),
             starts_at=forms.text(form, "starts_at"),
@@ -161,17 +150,11 @@ async def create_maintenance_form(
             comment=forms.text(form, "comment"),
         )
         await pipeline.create_maintenance(session, principal, body)
-    except ValidationError as exc:
-        await session.rollback()
+
+    _, errors = await forms.attempt(session, create, forms.PAGE_REFUSALS)
+    if errors:
         return await _maintenance_page(
-            request, session, principal, errors=forms.from_validation(exc), status_code=422
-        )
-    except ProblemError as exc:
-        if exc.status not in {403, 404, 409, 422}:
-            raise
-        await session.rollback()
-        return await _maintenance_page(
-            request, session, principal, errors=forms.from_problem(exc), status_code=exc.status
+            request, session, principal, errors=errors, status_code=errors.status
         )
     return RedirectResponse("/maintenance-windows", status_code=303)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import service as alerts
@@ -19,7 +18,6 @@ from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.catalog import service as catalog
 from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
 from tocsin.web import forms
 from tocsin.web.templating import render
 
@@ -83,25 +81,20 @@ async def create_integration_form(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> HTMLResponse:
     form = await request.form()
-    try:
+
+    async def create() -> IntegrationWithKey:
         body = IntegrationCreate(
             service=forms.text(form, "service"),
             kind=forms.text(form, "kind"),
             name=forms.text(form, "name"),
             rate_limit_per_minute=forms.text(form, "rate_limit_per_minute") or 600,
         )
-        created = await alerts.create_integration(session, principal, body)
-    except ValidationError as exc:
-        await session.rollback()
+        return await alerts.create_integration(session, principal, body)
+
+    created, errors = await forms.attempt(session, create, forms.PAGE_REFUSALS)
+    if errors:
         return await _integrations_page(
-            request, session, principal, errors=forms.from_validation(exc), status_code=422
-        )
-    except ProblemError as exc:
-        if exc.status not in {403, 404, 409, 422}:
-            raise
-        await session.rollback()
-        return await _integrations_page(
-            request, session, principal, errors=forms.from_problem(exc), status_code=exc.status
+            request, session, principal, errors=errors, status_code=errors.status
         )
     return await _integrations_page(request, session, principal, created=created)
 

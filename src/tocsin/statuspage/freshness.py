@@ -8,15 +8,17 @@ change on the next request, and other nodes within `VERSION_TTL`, well inside th
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-VERSION_TTL = 1.0
-"""seconds a node trusts the page version it read, unless it committed a change itself"""
+from tocsin.clock import utcnow
+
+VERSION_TTL = timedelta(seconds=1)
+"""how long a node trusts the page version it read, unless it committed a change itself"""
 TOUCHED = "tocsin.statuspage.touched"
 """set in a session's `info` by every change that shows on a public page"""
 
@@ -41,7 +43,7 @@ class Memo:
     page_id: int
     version: int
     commits: int
-    at: float
+    at: datetime
 
 
 Memos = dict[str, Memo]
@@ -55,11 +57,11 @@ def commits() -> int:
 def recall(memos: Memos, slug: str | None) -> tuple[int, int] | None:
     """(page id, version) still to be trusted, or None when it must be read again."""
     memo = memos.get(slug or "")
-    if memo is None or memo.commits != _commits or time.monotonic() - memo.at > VERSION_TTL:
+    if memo is None or memo.commits != _commits or utcnow() - memo.at > VERSION_TTL:
         return None
     return memo.page_id, memo.version
 
 
 def remember(memos: Memos, slug: str | None, found: tuple[int, int], seen: int) -> None:
     """`seen` is `commits()` taken before the read, so a commit during it is not missed."""
-    memos[slug or ""] = Memo(found[0], found[1], seen, time.monotonic())
+    memos[slug or ""] = Memo(found[0], found[1], seen, utcnow())

@@ -10,7 +10,6 @@ sent as `Authorization: Bearer …` (OTEL_EXPORTER_OTLP_HEADERS).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,7 +21,8 @@ from tocsin.auth.principal import Principal
 from tocsin.config import Settings
 from tocsin.db.session import get_session
 from tocsin.traces import handlers as _handlers  # noqa: F401  (the prune job)
-from tocsin.traces import otlp, sampling, service
+from tocsin.traces import otlp, service
+from tocsin.traces.admission import Gate
 from tocsin.traces.schemas import (
     DependencyMapOut,
     FiguresOut,
@@ -41,22 +41,6 @@ DB = Depends(get_session)
 # google.rpc.Code values used in Status bodies.
 INVALID_ARGUMENT = 3
 UNAVAILABLE = 14
-
-
-class Gate:
-    """Per-node admission: exports in flight, the minute's span budget, the prune schedule."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.minute = 0
-        self.spent = 0
-        self.prune_hour = -1
-
-    def budget_left(self, budget: int) -> int | None:
-        minute = int(time.monotonic() // 60)
-        if minute != self.minute:
-            self.minute, self.spent = minute, 0
-        return None if budget == 0 else max(0, budget - self.spent)
 
 
 def _gate(request: Request) -> Gate:
@@ -98,15 +82,7 @@ async def export_traces(
         except otlp.Malformed as exc:
             body = otlp.status_body(INVALID_ARGUMENT, str(exc), content_type)
             return _answer(400, body, content_type)
-        left = gate.budget_left(settings.traces_budget_spans_per_minute)
-        kept, _dropped = sampling.select(decoded.rows, settings.traces_sample_ratio, left)
-        gate.spent += len(kept)
-        await service.store(session, kept)
-        hour = int(time.time() // 3600)
-        if gate.prune_hour != hour:
-            await service.schedule_prune(session)
-        await session.commit()
-        gate.prune_hour = hour
+        await service.accept(session, gate, decoded.rows, settings)
     finally:
         gate.in_flight -= 1
     message = "; ".join(decoded.reasons)

@@ -22,11 +22,13 @@ from tocsin.audit import service as audit
 from tocsin.auth.principal import Principal
 from tocsin.catalog.models import Service, ServiceDependency
 from tocsin.clock import utcnow
+from tocsin.config import Settings
 from tocsin.errors import Conflict, Invalid
 from tocsin.incidents.milestones import Milestone
 from tocsin.incidents.service.common import Who, load, milestone_times
 from tocsin.jobs import service as jobs
-from tocsin.traces import dependencies, figures, isolation, jaeger
+from tocsin.traces import dependencies, figures, isolation, jaeger, sampling
+from tocsin.traces.admission import Gate
 from tocsin.traces.models import TraceSpan
 from tocsin.traces.schemas import (
     DependencyMapOut,
@@ -141,6 +143,23 @@ async def store(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         await connection.exec_driver_sql(_INSERT, _tuples(rows))
     else:
         await session.execute(sa.insert(TraceSpan), rows)
+
+
+async def accept(
+    session: AsyncSession, gate: Gate, rows: list[dict[str, Any]], settings: Settings
+) -> None:
+    """Sample a decoded export within this node's budget, store what is kept and commit; the
+    first export of each hour on a node also queues the hourly prune."""
+    left = gate.budget_left(settings.traces_budget_spans_per_minute)
+    kept, _dropped = sampling.select(rows, settings.traces_sample_ratio, left)
+    gate.spent += len(kept)
+    await store(session, kept)
+    hour = gate.prune_due()
+    if hour is not None:
+        await schedule_prune(session)
+    await session.commit()
+    if hour is not None:
+        gate.prune_hour = hour
 
 
 def prune_key(at: datetime) -> str:

@@ -20,11 +20,16 @@ from tocsin.errors import ProblemError
 
 T = TypeVar("T")
 
+PAGE_REFUSALS = frozenset({403, 404, 409, 422})
+"""Refusals a management page shows beside its form, answering with their own status."""
+
 
 @dataclass
 class FormErrors:
     by_field: dict[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)
+    status: int = 422
+    """the refusal's own status (403, 404, 409 …) for pages that answer with it"""
 
     def add(self, name: str | None, message: str) -> None:
         if name:
@@ -83,7 +88,7 @@ def from_validation(exc: ValidationError, aliases: Mapping[str, str] | None = No
 
 def from_problem(exc: ProblemError) -> FormErrors:
     """A service's refusal (Invalid, Conflict …) under the field it names, if any."""
-    errors = FormErrors()
+    errors = FormErrors(status=exc.status)
     if exc.errors:
         for item in exc.errors:
             errors.add(item.get("field"), str(item.get("message", exc.detail or exc.title)))
@@ -131,11 +136,14 @@ def rows(
 
 
 async def attempt(
-    session: AsyncSession, action: Callable[[], Awaitable[T]]
+    session: AsyncSession,
+    action: Callable[[], Awaitable[T]],
+    refusals: frozenset[int] = frozenset({409, 422}),
 ) -> tuple[T | None, FormErrors | None]:
-    """Run one form action. A refusal the user can fix (invalid input, a 409 or 422) rolls the
-    transaction back and comes back as form errors, so the page can be shown again with the
-    reason beside the form and nothing half-saved; any other failure propagates."""
+    """Run one form action. A refusal the user can fix (invalid input, or a ProblemError whose
+    status is in `refusals`) rolls the transaction back and comes back as form errors, so the
+    page can be shown again with the reason beside the form and nothing half-saved; any other
+    failure propagates."""
     try:
         return await action(), None
     except ValidationError as exc:
@@ -143,6 +151,6 @@ async def attempt(
         return None, from_validation(exc)
     except ProblemError as exc:
         await session.rollback()
-        if exc.status not in {409, 422}:
+        if exc.status not in refusals:
             raise
         return None, from_problem(exc)

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
@@ -16,7 +15,6 @@ from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
 from tocsin.incidents import service as incidents
 from tocsin.incidents.warrooms import service
 from tocsin.incidents.warrooms.schemas import MessageIn, OpenIn
@@ -88,16 +86,9 @@ async def _act(
     action: Callable[[FormData], Awaitable[Any]],
 ) -> Response:
     form = await request.form()
-    try:
-        await action(form)
-    except ValidationError as exc:
-        await session.rollback()
-        return await _page(request, session, principal, ref, forms.from_validation(exc), 422)
-    except ProblemError as exc:
-        await session.rollback()
-        if exc.status not in {409, 422}:
-            raise
-        return await _page(request, session, principal, ref, forms.from_problem(exc), 422)
+    _, errors = await forms.attempt(session, lambda: action(form))
+    if errors:
+        return await _page(request, session, principal, ref, errors, 422)
     return RedirectResponse(f"/incidents/{ref}#war-room", status_code=303)
 
 
