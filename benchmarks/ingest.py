@@ -1,20 +1,23 @@
 """Alert ingestion throughput: Tocsin (SQLite, PostgreSQL) beside Prometheus Alertmanager.
 
-    .venv/bin/python benchmarks/ingest.py [--single 2000] [--batches 100] [--concurrency 16]
+    apt-get install -y wrk prometheus-alertmanager
+    .venv/bin/python benchmarks/ingest.py [--seconds 10] [--connections 16] [--processes 1]
                                           [--server URL] [--alertmanager PATH]
 
 Every target receives the same bodies, from the same load generator, at the same endpoint
 shape: Alertmanager's `POST /api/v2/alerts` (Tocsin serves it too, with the integration key
-as bearer token). Two modes:
+as bearer token). Two modes, each for `--seconds`:
 
-* one alert per request (`--single` requests, each a new alert);
-* 64-alert batches (`--batches` requests, each 64 new alerts).
+* one alert per request, each a new alert;
+* 64-alert batches, each request 64 new alerts.
 
-Tocsin runs as `tocsin serve --no-worker` in its own process, on a fresh SQLite file and on a
-fresh PostgreSQL database (created and dropped here); each accepted request has been merged
-and committed (durable) before its answer. Alertmanager keeps alerts in memory only. The
-load generator is an asyncio loop of `--concurrency` keep-alive HTTP clients; alerts per
-second are counted from the first request to the last answer, and every answer must be 200.
+The load generator is wrk (C, one thread) with a Lua script that builds each body, so the
+generator costs little CPU next to the servers. Tocsin runs as `tocsin serve --no-worker` in
+its own process(es), on a fresh SQLite file and on a fresh PostgreSQL database (created and
+dropped here); each accepted request has been merged and committed (durable) before its
+answer. Alertmanager keeps alerts in memory only. Every answer must be 200. Besides alerts
+per second (wall clock), the table gives alerts per CPU-second of the server's processes
+(user + system time read from /proc), which says more on a shared machine.
 """
 
 from __future__ import annotations
@@ -24,25 +27,50 @@ import asyncio
 import contextlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import psycopg
 from harness import free_port, postgres_database, wait_ready
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 BATCH = 64
+WARM_SECONDS = 2
+TICKS = os.sysconf("SC_CLK_TCK")
+
+LUA = """
+local count = 0
+function setup(thread)
+  thread:set("tag", tostring(math.random(1, 1000000000)))
+end
+function init(args)
+  batch = tonumber(args[1])
+  run = args[2]
+  token = args[3]
+end
+function request()
+  count = count + 1
+  local alerts = {}
+  for i = 1, batch do
+    alerts[i] = string.format(
+      '{"labels":{"alertname":"BenchAlert","job":"bench","instance":"%s-%s-%d-%d",'
+      .. '"severity":"warning"},"annotations":{"summary":"bench alert %d/%d"},'
+      .. '"startsAt":"%s"}', run, tag, count, i, count, i, START)
+  end
+  local headers = {["Content-Type"] = "application/json"}
+  if token ~= nil and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("POST", nil, headers, "[" .. table.concat(alerts, ",") .. "]")
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -52,66 +80,63 @@ class Result:
     requests: int
     alerts: int
     seconds: float
+    cpu_seconds: float
 
     @property
     def rate(self) -> float:
         return self.alerts / self.seconds
 
-
-def payloads(run: str, requests: int, per_request: int) -> list[list[dict[str, Any]]]:
-    start = datetime.now(UTC).isoformat()
-    return [
-        [
-            {
-                "labels": {
-                    "alertname": "BenchAlert",
-                    "job": "bench",
-                    "instance": f"{run}-{r}-{i}",
-                    "severity": "warning",
-                },
-                "annotations": {"summary": f"bench alert {r}/{i}"},
-                "startsAt": start,
-            }
-            for i in range(per_request)
-        ]
-        for r in range(requests)
-    ]
+    @property
+    def per_cpu(self) -> float:
+        return self.alerts / self.cpu_seconds if self.cpu_seconds else float("nan")
 
 
-async def load(
-    url: str, bodies: list[list[dict[str, Any]]], headers: dict[str, str], concurrency: int
-) -> float:
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process and of its live children (server workers)."""
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(child) for child in children]
+    for each in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
 
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                response = await client.post(url, json=body, headers=headers)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started
+def wrk(url: str, script: Path, args: argparse.Namespace, *extra: str, seconds: int) -> int:
+    """Run wrk; the number of requests answered, all of them 200."""
+    argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "30s"]
+    argv += ["-s", str(script), url]
+    out = subprocess.run([*argv, "--", *extra], capture_output=True, text=True, check=True)
+    if "Non-2xx" in out.stdout or "Socket errors" in out.stdout:
+        raise RuntimeError(f"{url}: not every answer was 200\n{out.stdout}")
+    found = re.search(r"(\d+) requests in", out.stdout)
+    if found is None:
+        raise RuntimeError(f"wrk gave no request count:\n{out.stdout}{out.stderr}")
+    return int(found.group(1))
 
 
 async def measure(
-    target: str, url: str, headers: dict[str, str], args: argparse.Namespace
+    target: str, url: str, token: str, server_pid: int, args: argparse.Namespace
 ) -> list[Result]:
+    script = Path(args.workdir) / "ingest.lua"
+    start = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    script.write_text(f'local START = "{start}"\n' + LUA)
     run = uuid.uuid4().hex[:8]
-    await load(url, payloads(f"warm-{run}", 50, 1), headers, args.concurrency)
-    single = payloads(f"one-{run}", args.single, 1)
-    batches = payloads(f"batch-{run}", args.batches, BATCH)
-    one_s = await load(url, single, headers, args.concurrency)
-    batch_s = await load(url, batches, headers, args.concurrency)
-    return [
-        Result(target, "1 alert/request", args.single, args.single, one_s),
-        Result(target, "64 alerts/request", args.batches, args.batches * BATCH, batch_s),
-    ]
+    results = []
+    await asyncio.to_thread(wrk, url, script, args, "1", f"warm-{run}", token, seconds=WARM_SECONDS)
+    for batch, mode in ((1, "1 alert/request"), (BATCH, f"{BATCH} alerts/request")):
+        cpu = cpu_seconds(server_pid)
+        started = asyncio.get_running_loop().time()
+        requests = await asyncio.to_thread(
+            wrk, url, script, args, str(batch), f"{batch}-{run}", token, seconds=args.seconds
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        used = cpu_seconds(server_pid) - cpu
+        results.append(Result(target, mode, requests, requests * batch, elapsed, used))
+    return results
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -170,11 +195,12 @@ async def tocsin_target(target: str, database_url: str, args: argparse.Namespace
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env |= {"TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
     argv = [TOCSIN, "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)]
+    if args.processes > 1:
+        argv += ["--processes", str(args.processes)]
     with process(argv, env) as child:
         base = f"http://127.0.0.1:{port}"
         await wait_ready(f"{base}/healthz", child)
-        headers = {"Authorization": f"Bearer {key}"}
-        return await measure(target, f"{base}/api/v2/alerts", headers, args)
+        return await measure(target, f"{base}/api/v2/alerts", key, child.pid, args)
 
 
 ALERTMANAGER_CONFIG = """\
@@ -201,7 +227,7 @@ async def alertmanager_target(binary: str, workdir: Path, args: argparse.Namespa
     with process(argv) as child:
         base = f"http://127.0.0.1:{port}"
         await wait_ready(f"{base}/-/ready", child)
-        return await measure("Alertmanager (memory)", f"{base}/api/v2/alerts", {}, args)
+        return await measure("Alertmanager (memory)", f"{base}/api/v2/alerts", "", child.pid, args)
 
 
 def version(binary: str) -> str:
@@ -211,16 +237,19 @@ def version(binary: str) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--single", type=int, default=2000, help="one-alert requests")
-    parser.add_argument("--batches", type=int, default=100, help="64-alert requests")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each mode")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections")
+    parser.add_argument("--processes", type=int, default=1, help="Tocsin server processes")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--alertmanager", default="/usr/bin/prometheus-alertmanager")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
 
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        args.workdir = tmp
         if shutil.which(args.alertmanager):
             print(f"alertmanager: {version(args.alertmanager)}", file=sys.stderr)
             results += await alertmanager_target(args.alertmanager, workdir, args)
@@ -236,14 +265,18 @@ async def main() -> None:
 
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"load: concurrency {args.concurrency}, {args.single} single, {args.batches} batches")
+    print(f"load average: {os.getloadavg()[0]:.1f} (1 min, at the end)")
+    print(
+        f"load: wrk, {args.connections} connections, {args.seconds} s per mode, "
+        f"Tocsin processes: {args.processes}"
+    )
     print()
-    print("| target | mode | requests | alerts | seconds | alerts/s |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| target | mode | requests | alerts | seconds | alerts/s | alerts/CPU-s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r.target} | {r.mode} | {r.requests} | {r.alerts} | {r.seconds:.2f} | "
-            f"{r.rate:,.0f} |"
+            f"{r.rate:,.0f} | {r.per_cpu:,.0f} |"
         )
 
 

@@ -20,6 +20,9 @@ Everything is sent as an Alertmanager receiver sends it: webhook notifications (
 integration per service. Alongside the storm, `--probes` alerts on an unrelated service, each
 of a rule of its own, must each page; they measure latency under the storm's load.
 `--workers N` runs `tocsin serve --no-worker` beside N `tocsin worker` processes instead.
+`--backlog` measures the decisions alone: the planned webhooks are stored first (through the
+API, in this process, no worker running), then one worker decides the whole backlog and the
+alerts decided per CPU-second of this process are reported.
 
 Measured:
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -118,6 +122,7 @@ def dependents(deps: dict[str, set[str]], root: str) -> set[str]:
     return found
 
 
+@functools.cache
 def rules(kind: str) -> list[tuple[str, str]]:
     """(alert name, severity) of every rule of one technology in the collection."""
     out = []
@@ -295,9 +300,10 @@ async def prepare(database_url: str, deps: dict[str, set[str]], group_wait: int)
 @contextlib.contextmanager
 def serve(
     database_url: str, port: int, log: Path, workers: int
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`tocsin serve` with its in-process worker, or (workers > 0) `tocsin serve --no-worker`
-    beside that many `tocsin worker` processes; warnings and errors go to `log`."""
+    beside that many `tocsin worker` processes; warnings and errors go to `log`. Yields the
+    server first, then the workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env |= {"TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
     argv = [TOCSIN, "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -309,7 +315,7 @@ def serve(
                 subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
             )
     try:
-        yield children[0]
+        yield children
     finally:
         for child in children:
             child.terminate()
@@ -465,9 +471,10 @@ async def collect(database_url: str, sent: Sent, affected: dict[str, set[str]]) 
                     )
                 )
             ).all():
-                name = probe_ids.get(int(payload.get("alert_id") or 0))
-                if name is not None:
-                    stages[name] |= {"queued": created, "decide": claimed, "decided": finished}
+                for alert_id in payload.get("alert_ids") or [payload.get("alert_id") or 0]:
+                    name = probe_ids.get(int(alert_id))
+                    if name is not None and "queued" not in stages[name]:
+                        stages[name] |= {"queued": created, "decide": claimed, "decided": finished}
             for payload, created, claimed in (
                 await session.execute(
                     sa.select(Job.payload, Job.created_at, Job.claimed_at).where(
@@ -509,6 +516,50 @@ async def collect(database_url: str, sent: Sent, affected: dict[str, set[str]]) 
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backlog(kind: str, args: argparse.Namespace) -> None:
+    """Store the whole plan, then time one worker deciding it (CPU time of this process)."""
+    from tocsin.app import create_app
+    from tocsin.config import load_settings
+    from tocsin.jobs.registry import load_domain_handlers
+    from tocsin.jobs.worker import Worker
+
+    deps = topology(args.topology)
+    sends, _ = plan(deps, args.alerts, args.seconds, args.probes, args.seed)
+    async with database(kind, args.server, args.keep) as url:
+        keys = await prepare(url, deps, args.group_wait)
+        settings = load_settings(database_url=url, log_level="warning")
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://storm") as client:
+                for item in sends:
+                    response = await client.post(
+                        "/api/v1/ingest/alertmanager",
+                        json=webhook(item.alerts),
+                        headers={"Authorization": f"Bearer {keys[item.service]}"},
+                    )
+                    response.raise_for_status()
+            load_domain_handlers()
+            worker = Worker(settings, app.state.sessionmaker)
+            cpu, wall = time.process_time(), time.perf_counter()
+            jobs = 0
+            while ran := await worker.run_once():
+                jobs += ran
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    alerts = sum(len(item.alerts) for item in sends)
+    print(
+        f"\n## {kind}, backlog of {alerts} alerts: {jobs} jobs in {wall:.1f} s, "
+        f"{cpu:.1f} CPU-s: {alerts / cpu:.0f} alerts decided per CPU-second; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def machine() -> str:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -529,11 +580,13 @@ async def run(kind: str, args: argparse.Namespace) -> None:
     async with database(kind, args.server, args.keep) as url:
         keys = await prepare(url, deps, args.group_wait)
         port = free_port()
-        with serve(url, port, args.server_log, args.workers) as child:
+        with serve(url, port, args.server_log, args.workers) as children:
+            child, workers = children[0], children[1:] or children[:1]
             base = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{base}/healthz", child)
+            await wait_ready(f"{base}/healthz", child, tries=1200)  # slow on a busy machine
             sent = await blast(base, keys, sends, args.concurrency)
             waited = await drain(url, args.drain_timeout)
+            worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
             found = await collect(url, sent, affected)
     storm = sum(found["storm_pages"].values())
     lat = found["latencies"]
@@ -547,6 +600,12 @@ async def run(kind: str, args: argparse.Namespace) -> None:
         f"({sent.alerts / sent.seconds * 60:,.0f}/min); sender late p99 {pct(sent.lag, 99):.2f} s"
     )
     print(f"pipeline drained {waited:.1f} s after the last answer (group waits included)")
+    decided = sum(found["decisions"].values()) + len(sent.accepted)
+    where = "worker processes" if args.workers else "server process (ingestion included)"
+    print(
+        f"CPU of the {where}: {worker_cpu:.1f} s, {decided / worker_cpu:.0f} alerts decided "
+        f"per CPU-second; load average at the end {os.getloadavg()[0]:.1f}"
+    )
     print(f"storm pages: {storm} ({dict(found['storm_pages'])}); goal <= 6")
     print(f"root recall: {found['recall']:.0%}; goal 100 %")
     print(f"decisions of storm alerts: {dict(found['decisions'])}")
@@ -589,13 +648,16 @@ async def main() -> None:
         "--workers", type=int, default=0, help="separate worker processes (0: in-process)"
     )
     parser.add_argument("--keep", type=Path, help="SQLite: keep the database in this file")
+    parser.add_argument(
+        "--backlog", action="store_true", help="time the decisions alone (see above)"
+    )
     args = parser.parse_args()
     if args.keep is not None:
         args.keep = args.keep.resolve()
         args.keep.unlink(missing_ok=True)
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
     for kind in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
-        await run(kind, args)
+        await (backlog if args.backlog else run)(kind, args)
 
 
 if __name__ == "__main__":

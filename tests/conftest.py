@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -31,6 +33,13 @@ from tocsin.db.migrate import upgrade
 from tocsin.db.models import Base
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+# Property tests check behaviour, not speed: on a busy machine example generation and each
+# example can take longer than Hypothesis's defaults allow, which would fail a correct test.
+hypothesis_settings.register_profile(
+    "tocsin", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("tocsin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

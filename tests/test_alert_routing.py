@@ -296,6 +296,12 @@ async def test_a_team_rule_applies_to_the_teams_services_after_the_services_own_
         ({"severity_map": {"critical": "sev9"}}, "severity_map.critical"),
         ({"default_severity": "sev0"}, "default_severity"),
         ({"action": "shout"}, "action"),
+        ({"action": "ticket", "visibility": "private"}, "visibility"),
+        ({"visibility": "secret"}, "visibility"),
+        ({"tracker": {"kind": "jira", "project": "OPS"}}, "tracker"),
+        ({"action": "ticket", "tracker": {"kind": "jira", "project": "OPS"}}, "tracker.kind"),
+        ({"action": "ticket", "tracker": {"kind": "jira", "project": "ops"}}, "tracker.project"),
+        ({"action": "ticket", "tracker": {"kind": "github", "project": "OPS"}}, "tracker.kind"),
     ],
 )
 async def test_a_bad_rule_is_refused_naming_the_field_and_changes_nothing(

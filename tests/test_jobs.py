@@ -20,8 +20,9 @@ from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.jobs import service
-from tocsin.jobs.models import Job, JobAttempt, JobStatus
-from tocsin.jobs.registry import JobContext, PermanentError, Registry, job_handler
+from tocsin.jobs.models import Job, JobAttempt, JobStatus, Priority
+from tocsin.jobs.queue import ClaimedJob
+from tocsin.jobs.registry import JobContext, PermanentError, Registry, RetryLater, job_handler
 from tocsin.jobs.registry import registry as global_registry
 from tocsin.jobs.worker import Worker, run_worker_forever
 
@@ -133,6 +134,8 @@ async def test_enqueue_many_adds_only_new_keys(session: AsyncSession, clock: Fro
         ({"kind": "ok", "idempotency_key": "k" * 201}, "idempotency_key"),
         ({"kind": "ok", "max_attempts": 0}, "max_attempts"),
         ({"kind": "ok", "payload": {"at": object()}}, "payload"),
+        ({"kind": "ok", "priority": 10_000}, "priority"),
+        ({"kind": "ok", "priority": "urgent"}, "priority"),
     ],
 )
 async def test_bad_jobs_are_refused_naming_the_field(
@@ -283,6 +286,32 @@ async def test_failure_is_retried_after_an_exponential_backoff(
     assert calls == [1, 2, 3]
     assert [a.outcome for a in done.attempt_log] == ["failed", "failed", "succeeded"]
     assert "ConnectionError" in (done.attempt_log[0].error or "")
+
+
+async def test_a_requested_wait_is_honoured_before_the_next_attempt(
+    session: AsyncSession, clock: FrozenClock, handlers: Registry, make_worker: Any
+) -> None:
+    """A provider answering 429 with Retry-After is not asked again sooner than it said."""
+
+    @job_handler("chat.send", into=handlers)
+    async def send(ctx: JobContext, payload: Payload) -> None:
+        if ctx.attempt == 1:
+            raise RetryLater("Slack chat.postMessage: rate limited (retry after 90 s)", 90)
+
+    job = await service.schedule(session, "chat.send", max_attempts=5)
+    worker = make_worker()
+    started = clock.now()
+    assert await worker.run_once() == 1
+    waiting = await reload(session, job.id)
+    assert waiting.status == JobStatus.QUEUED
+    assert "rate limited" in (waiting.last_error or "")
+    # The back-off alone would retry within 5 s; the provider asked for 90.
+    assert timedelta(seconds=90) <= waiting.run_at - started <= timedelta(seconds=91)
+    clock.advance(timedelta(seconds=60))
+    assert await worker.run_once() == 0
+    clock.set(waiting.run_at)
+    assert await worker.run_once() == 1
+    assert (await reload(session, job.id)).status == JobStatus.SUCCEEDED
 
 
 async def test_job_is_dead_lettered_after_its_last_attempt(
@@ -566,3 +595,82 @@ async def test_web_process_runs_jobs_with_its_own_worker(
                 await ran.wait()
     finally:
         global_registry.unregister("test.in-process")
+
+
+# --- priority --------------------------------------------------------------------------
+
+
+async def test_urgent_jobs_run_before_an_older_backlog_and_background_jobs_after(
+    session: AsyncSession, clock: FrozenClock, handlers: Registry, make_worker: Any
+) -> None:
+    ran: list[str] = []
+
+    @job_handler("note", into=handlers)
+    async def note(ctx: JobContext, payload: Payload) -> None:
+        ran.append(payload["name"])
+
+    await service.enqueue(
+        session, "note", {"name": "overdue"}, run_at=clock.now() - timedelta(hours=1)
+    )
+    await service.enqueue_many(
+        session,
+        [
+            service.NewJob("note", {"name": "later"}, priority=Priority.BACKGROUND),
+            service.NewJob("note", {"name": "backlog-1"}),
+            service.NewJob("note", {"name": "backlog-2"}),
+        ],
+    )
+    await service.enqueue(session, "note", {"name": "page"}, priority=Priority.URGENT)
+    await session.commit()
+
+    worker = make_worker(worker_concurrency=1, worker_batch_size=2)
+    assert await worker.run_once() == 5
+    assert ran == ["page", "overdue", "backlog-1", "backlog-2", "later"]
+
+
+async def test_a_busy_worker_runs_an_urgent_job_before_the_jobs_it_already_holds(
+    session: AsyncSession,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    handlers: Registry,
+) -> None:
+    ran: list[str] = []
+    entered, release, finished, urgent_claimed = (asyncio.Event() for _ in range(4))
+
+    class Watched(Worker):
+        async def claim(self, limit: int, **options: Any) -> list[ClaimedJob]:
+            claimed = await super().claim(limit, **options)
+            if any(job.priority == Priority.URGENT for job in claimed):
+                urgent_claimed.set()
+            return claimed
+
+    @job_handler("step", into=handlers)
+    async def step(ctx: JobContext, payload: Payload) -> None:
+        if payload["name"] == "backlog-0":
+            entered.set()
+            await release.wait()
+        ran.append(payload["name"])
+        if len(ran) == 5:
+            finished.set()
+
+    for n in range(4):
+        await service.enqueue(session, "step", {"name": f"backlog-{n}"})
+    await session.commit()
+    overrides = {"worker_concurrency": 1, "worker_batch_size": 4, "worker_poll_seconds": 60}
+    worker = Watched(settings.model_copy(update=overrides), sessionmaker, registry=handlers)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            await entered.wait()  # the worker holds all four: its buffer is full
+        await service.schedule(session, "step", {"name": "page"}, priority=Priority.URGENT)
+        async with asyncio.timeout(10):
+            await urgent_claimed.wait()
+        release.set()
+        async with asyncio.timeout(10):
+            await finished.wait()
+    finally:
+        release.set()
+        await worker.stop()
+        async with asyncio.timeout(10):
+            await task
+    assert ran == ["backlog-0", "page", "backlog-1", "backlog-2", "backlog-3"]

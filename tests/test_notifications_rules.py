@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.chat.slack import valid_blocks
 from tocsin.notifications import render, rules
 from tocsin.notifications.message import Notification, Urgency
 from tocsin.notifications.models import Channel
@@ -98,6 +99,14 @@ def test_verify_never_crashes_on_garbage_headers(header: str) -> None:
         (Channel.VOICE, "+1 (415) 555-0123", "+14155550123"),
         (Channel.EMAIL, "Ada@Example.COM", "Ada@example.com"),
         (Channel.WEBHOOK, "https://hooks.example/t", "https://hooks.example/t"),
+        (Channel.SLACK, " u024be7lh ", "U024BE7LH"),
+        (Channel.SLACK, "W0123ABCD", "W0123ABCD"),
+        (Channel.MATRIX, "@ada:example.org", "@ada:example.org"),
+        (
+            Channel.MATRIX,
+            "@ops.bot=1:matrix.example.org:8448",
+            "@ops.bot=1:matrix.example.org:8448",
+        ),
     ],
 )
 def test_addresses_are_stored_in_canonical_form(
@@ -115,6 +124,14 @@ def test_addresses_are_stored_in_canonical_form(
         (Channel.EMAIL, "not-an-address"),
         (Channel.WEBHOOK, "ftp://hooks.example/"),
         (Channel.WEBHOOK, "https://user:pw@hooks.example/"),
+        (Channel.SLACK, "ada@example.com"),
+        (Channel.SLACK, "@ada"),
+        (Channel.SLACK, "C024BE7LH"),
+        (Channel.MATRIX, "ada"),
+        (Channel.MATRIX, "@Ada:example.org"),
+        (Channel.MATRIX, "@ada"),
+        (Channel.MATRIX, "#room:example.org"),
+        (Channel.MATRIX, "@ada:" + "a" * 260),
     ],
 )
 def test_bad_addresses_are_refused(channel: Channel, bad: str) -> None:
@@ -156,3 +173,64 @@ def test_templates_escape_html_but_not_plain_text() -> None:
     assert "&lt;b&gt;db&lt;/b&gt; &amp; co" in words.html
     assert words.subject == "<b>db</b> & co"
     assert words.text.startswith("<b>db</b> & co")
+
+
+@given(st.from_regex(r"[UWuw][A-Za-z0-9]{2,20}", fullmatch=True))
+def test_a_slack_member_id_is_stored_once_whatever_its_case(user_id: str) -> None:
+    stored = rules.normalise_address(Channel.SLACK, user_id)
+    assert stored == user_id.upper()
+    assert rules.normalise_address(Channel.SLACK, stored) == stored
+
+
+@given(st.text(max_size=40))
+def test_only_member_ids_reach_slack(text: str) -> None:
+    """Anything accepted opens a DM with exactly one member: no channel, no name, no mention."""
+    try:
+        stored = rules.normalise_address(Channel.SLACK, text)
+    except ValueError:
+        return
+    assert stored[0] in "UW" and stored.isalnum() and stored == stored.upper()
+
+
+@given(
+    st.from_regex(r"@[a-z0-9._=/+-]{1,30}:[a-z0-9-]{1,20}(\.[a-z]{2,8}){0,2}", fullmatch=True),
+    st.text(max_size=10).filter(str.strip),
+)
+def test_matrix_ids_are_kept_and_anything_around_them_is_refused(user_id: str, junk: str) -> None:
+    assert rules.normalise_address(Channel.MATRIX, user_id) == user_id
+    with pytest.raises(ValueError):
+        rules.normalise_address(Channel.MATRIX, f"{user_id} {junk}")
+    with pytest.raises(ValueError):
+        rules.normalise_address(Channel.MATRIX, user_id[1:])
+
+
+@given(
+    st.text(min_size=1, max_size=400),
+    st.text(max_size=4000),
+    st.sampled_from(list(Urgency)),
+)
+def test_slack_blocks_stay_within_block_kit_limits_and_keep_the_ack_button(
+    subject: str, body: str, urgency: Urgency
+) -> None:
+    link = "https://t.example/oncall/ack/abc.def"
+    notification = Notification(
+        subject=subject, body=body, urgency=urgency, source="s", dedup_key="k", page_id=3, link=link
+    )
+    blocks = render.slack_blocks(notification, "https://t.example")
+    assert valid_blocks(blocks)
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    assert actions["elements"][0]["url"] == link
+    assert actions["elements"][0]["text"]["text"] == "Acknowledge"
+
+
+def test_alert_text_cannot_forge_links_or_mentions_in_slack() -> None:
+    notification = Notification(
+        subject="x",
+        body="<!channel> <https://evil.example|click> & co",
+        urgency=Urgency.HIGH,
+        source="s",
+        dedup_key="k",
+    )
+    [_, section, _] = render.slack_blocks(notification, "https://t.example")
+    assert section["text"]["text"] == "&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; co"
+    assert "<!channel>" in render.chat(notification, "https://t.example").text

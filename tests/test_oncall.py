@@ -222,6 +222,9 @@ async def test_bad_schedules_are_refused_naming_the_field_and_change_nothing(
         assert response.status_code == 422, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+    reserved = {"slug": "new", "name": "New", "team": "payments", "layers": [layer([ada])]}
+    response = await client.post(f"{API}/schedules", json=reserved, headers=ada.headers)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "slug"
     assert await session.scalar(sa.select(sa.func.count()).select_from(OncallSchedule)) == 0
 
 

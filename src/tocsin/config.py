@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     notification_webhook_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    jira_base_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: str | None = None
+    jira_timeout_seconds: float = Field(default=30, gt=0, le=300)
 
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -97,6 +101,7 @@ class Settings(BaseSettings):
     checks_retention_days: int = Field(default=30, ge=1, le=3650)
     statuspage_monitoring_minutes: int = Field(default=15, ge=0, le=24 * 60)
     statuspage_batch_size: int = Field(default=500, ge=1, le=10_000)
+    statuspage_smtp_connections: int = Field(default=2, ge=1, le=256)
 
     config_file: Path | None = None
 

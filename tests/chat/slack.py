@@ -8,6 +8,7 @@ Every method answers HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error"
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,11 @@ class FakeSlack:
     channels: dict[str, Channel] = field(default_factory=dict)
     down: bool = False
     """answer every call with 503, as during an outage"""
+    rate_limited: int = 0
+    """answer this many next calls with 429 and Retry-After, as Slack's rate limiter does"""
+    retry_after: int = 30
+    dms: dict[str, Channel] = field(default_factory=dict)
+    """user id → the bot's direct-message channel with them (conversations.open)"""
     calls: list[str] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -65,6 +71,9 @@ class FakeSlack:
         self.calls.append(method)
         if self.down:
             return Response("upstream unavailable", status_code=503)
+        if self.rate_limited:
+            self.rate_limited -= 1
+            return Response("", status_code=429, headers={"Retry-After": str(self.retry_after)})
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         params = dict(await request.form())
@@ -164,8 +173,31 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if channel.is_archived:
             return {"ok": False, "error": "is_archived"}
+        blocks: list[dict[str, Any]] = []
+        if params.get("blocks"):
+            try:
+                blocks = json.loads(str(params["blocks"]))
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+            if not valid_blocks(blocks):
+                return {"ok": False, "error": "invalid_blocks"}
         ts = self.say(channel, BOT, str(params.get("text", "")))
+        channel.messages[-1]["blocks"] = blocks
         return {"ok": True, "channel": channel.id, "ts": ts}
+
+    def m_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A DM with one person: the same channel every time (Slack's documented behaviour)."""
+        users = [u for u in str(params.get("users", "")).split(",") if u]
+        if len(users) != 1:
+            return {"ok": False, "error": "not_enough_users" if not users else "too_many_users"}
+        user = users[0]
+        if user not in self.users.values():
+            return {"ok": False, "error": "user_not_found"}
+        if user not in self.dms:
+            dm = Channel(f"D{next(self._ids):04d}", "", is_private=True, members={BOT, user})
+            self.dms[user] = dm
+            self.channels[dm.id] = dm
+        return {"ok": True, "channel": {"id": self.dms[user].id}}
 
     def m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(params)
@@ -200,3 +232,29 @@ class FakeSlack:
             return {"ok": False, "error": "already_pinned"}
         channel.pins.add(ts)
         return {"ok": True}
+
+
+def valid_blocks(blocks: Any) -> bool:
+    """The limits of Block Kit Slack enforces with `invalid_blocks`: at most 50 blocks, header
+    text 150 characters, section text 3000, button URLs 3000, five buttons per actions block."""
+    if not isinstance(blocks, list) or not 0 < len(blocks) <= 50:
+        return False
+    limits = {"header": 150, "section": 3000}
+    for block in blocks:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind in limits:
+            text = block.get("text") or {}
+            if not text.get("text") or len(text["text"]) > limits[kind]:
+                return False
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 25:
+                return False
+            for element in elements:
+                if element.get("type") == "button":
+                    url = element.get("url", "")
+                    if len(url) > 3000 or len(element.get("text", {}).get("text", "")) > 75:
+                        return False
+        elif kind != "context":
+            return False
+    return True

@@ -9,6 +9,7 @@ a flapping alert pages once, not on every change; and an uncorroborated alert wa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +53,22 @@ class Rule:
 
 
 DEFAULT_RULE = Rule()
+
+SLACK_RANKS = 9
+"""The largest `slack_rank`: decisions stay ahead of background work, whatever their wait."""
+
+
+def slack_rank(group_wait: timedelta) -> int:
+    """How far an alert's decision may yield to others, 0 for none (earliest deadline first).
+
+    An alert whose rule holds it for a group wait cannot page before the wait ends, so its
+    decision can run after those of alerts that could page at once. The rank grows with the
+    logarithm of the wait (1 s: 1, 30 s: 5, 5 min and more: 9): a few coarse steps keep the
+    deadlines in order without one job priority per second of wait."""
+    seconds = group_wait.total_seconds()
+    if seconds <= 0:
+        return 0
+    return min(SLACK_RANKS, math.ceil(math.log2(seconds + 1)))
 
 
 def group_key(service: str, labels: Mapping[str, Any], group_by: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tocsin.alerts.models import Integration
+from tocsin.alerts.routing import handlers as routing_handlers  # noqa: F401  (its jobs)
 from tocsin.alerts.service import heartbeats, pipeline
 from tocsin.alerts.service.ingestion import PROCESS_JOB, ingest
 from tocsin.jobs.registry import JobContext, job_handler
@@ -18,8 +19,9 @@ from tocsin.jobs.registry import JobContext, job_handler
 
 @job_handler(PROCESS_JOB)
 async def process_alert(context: JobContext, payload: dict[str, Any]) -> None:
-    await pipeline.evaluate(
-        context.session, int(payload["alert_id"]), str(payload.get("change", "changed"))
+    ids = payload["alert_ids"] if "alert_ids" in payload else [payload["alert_id"]]
+    await pipeline.evaluate_many(
+        context.session, [int(i) for i in ids], str(payload.get("change", "changed"))
     )
 
 

@@ -28,6 +28,8 @@ from tocsin.alerts.formats.errors import AlertFormatError
 from tocsin.alerts.normalized import NormalizedAlert, SourceKind
 from tocsin.alerts.ratelimit import RateLimiter
 from tocsin.alerts.schemas import AcceptedAlert, IngestAccepted
+from tocsin.alerts.service.group_commit import GroupCommit
+from tocsin.alerts.service.ingestion import Post
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
@@ -107,9 +109,19 @@ async def _sender(
             "nothing of this request was stored, send it again later",
             headers={"Retry-After": str(decision.retry_after)},
         )
-    # End the look-up's transaction before the write (SQLite holds one writer at a time).
-    await session.commit()
+    if session.in_transaction():
+        # End the look-up's transaction before the write (SQLite holds one writer at a time).
+        await session.commit()
     return sender
+
+
+def _writer(request: Request) -> GroupCommit:
+    """The application's one writer, on the same database as the request's session."""
+    writer = getattr(request.app.state, "alert_writer", None)
+    if not isinstance(writer, GroupCommit):
+        writer = GroupCommit(request.app.state.sessionmaker)
+        request.app.state.alert_writer = writer
+    return writer
 
 
 def _json(raw: bytes, *, empty: object = ...) -> object:
@@ -168,7 +180,7 @@ async def _receive(
         parsed = parse(body, sender, utcnow())
     except AlertFormatError as exc:
         return reject(exc)
-    stored = await alerts.ingest(session, sender, parsed)
+    stored = await _writer(request).ingest(Post(sender, parsed))
     return answer(stored)
 
 
@@ -243,7 +255,7 @@ async def ingest_with_bearer(
 
 async def _ping(request: Request, session: AsyncSession, key: str) -> Response:
     sender = await _sender(request, session, key, set(SourceKind))
-    await alerts.ingest(session, sender, [], ping=True)
+    await _writer(request).ingest(Post(sender, [], ping=True))
     return JSONResponse({"status": "ok"}, status_code=202)
 
 

@@ -8,11 +8,14 @@ tables.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from tocsin.db.base import Base, IdMixin, JSONType, TimestampMixin
 
@@ -139,3 +142,49 @@ class VendorService(Base):
     service_id: Mapped[int] = mapped_column(
         sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class GraphVersion(Base):
+    """A single row whose token changes in every transaction that writes services or their
+    dependencies, committed with that write: a process may keep the dependency graph it read
+    for as long as the stored token is the one it read first (`tocsin.catalog.graph_cache`)."""
+
+    __tablename__ = "catalog_graph_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(sa.String(32))
+
+
+GRAPH_VERSION_ROW = 1
+GRAPH_TABLES = frozenset({Service.__tablename__, ServiceDependency.__tablename__})
+
+
+def _stamp(session: Session) -> None:
+    """Give the catalog a new token inside the current transaction."""
+    values = {"id": GRAPH_VERSION_ROW, "token": uuid.uuid4().hex}
+    if session.get_bind().dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(GraphVersion).values(values)
+    else:
+        stmt = sqlite.insert(GraphVersion).values(values)
+    stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"token": values["token"]})
+    session.connection().execute(stmt)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: Any) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, Service | ServiceDependency) for obj in touched):
+        _stamp(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_statement(state: ORMExecuteState) -> Any:
+    """Bulk INSERT, UPDATE and DELETE statements bypass the flush."""
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in GRAPH_TABLES:
+        return None
+    result = state.invoke_statement()
+    _stamp(state.session)
+    return result

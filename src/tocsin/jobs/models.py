@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,15 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Priority(IntEnum):
+    """Named claim priorities; any integer works, lower runs sooner."""
+
+    URGENT = -10
+    """a person is waiting for it: pages and their notifications"""
+    NORMAL = 0
+    BACKGROUND = 10
+
+
 class AttemptOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -33,7 +42,9 @@ class AttemptOutcome(StrEnum):
 class Job(IdMixin, TimestampMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        # Claims walk this index: due queued jobs in due order.
+        # Claims walk this index: due queued jobs, most urgent first, then in due order.
+        sa.Index("ix_jobs_status_priority_run_at", "status", "priority", "run_at"),
+        # The earliest due time (how long an idle worker may sleep) reads this one.
         sa.Index("ix_jobs_status_run_at", "status", "run_at"),
         # Recovery of expired leases walks this one.
         sa.Index("ix_jobs_status_locked_until", "status", "locked_until"),
@@ -44,6 +55,9 @@ class Job(IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.QUEUED.value)
     run_at: Mapped[datetime]
     """when the job is due: the scheduled time, then the time of the next retry"""
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    """lower runs sooner, as with `nice`: due jobs are claimed by priority, then by due time,
+    so a page (URGENT) overtakes a backlog of ordinary jobs"""
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int]

@@ -36,6 +36,12 @@ class ClaimedJob:
     max_attempts: int
     run_at: datetime
     idempotency_key: str | None
+    priority: int = 0
+
+    @property
+    def order(self) -> tuple[int, datetime, int]:
+        """Claim order: priority (lower first), then due time, then age."""
+        return (self.priority, self.run_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +69,19 @@ async def claim(
     now: datetime,
     locked_until: datetime,
     due_by: datetime | None = None,
+    up_to_priority: int | None = None,
 ) -> list[ClaimedJob]:
-    """Take up to `limit` jobs due by `due_by` (default: now), oldest due first, and hold
-    them until `locked_until`."""
+    """Take up to `limit` jobs due by `due_by` (default: now), the lowest priority value
+    first and then the oldest due, and hold them until `locked_until`. `up_to_priority`
+    claims only jobs at least that urgent: a busy worker still takes a page at once."""
     due = (
         sa.select(jobs.c.id)
         .where(jobs.c.status == QUEUED, jobs.c.run_at <= (due_by or now))
-        .order_by(jobs.c.run_at)
+        .order_by(jobs.c.priority, jobs.c.run_at)
         .limit(limit)
     )
+    if up_to_priority is not None:
+        due = due.where(jobs.c.priority <= up_to_priority)
     stmt = (
         sa.update(jobs)
         .where(jobs.c.id.in_(lock_skip_locked(session, due)))
@@ -91,11 +101,12 @@ async def claim(
             jobs.c.max_attempts,
             jobs.c.run_at,
             jobs.c.idempotency_key,
+            jobs.c.priority,
         )
     )
     rows = (await session.execute(stmt)).all()
     claimed = [ClaimedJob(*row) for row in rows]
-    claimed.sort(key=lambda job: (job.run_at, job.id))
+    claimed.sort(key=lambda job: job.order)
     return claimed
 
 

@@ -25,6 +25,16 @@ class PermanentError(Exception):
     the job is dead-lettered at once instead of using up its attempts."""
 
 
+class RetryLater(Exception):
+    """Raised by a handler when the other side said how long to wait (HTTP 429 with
+    Retry-After, Matrix's `retry_after_ms`): the next attempt waits at least that long, since
+    an earlier one would only be refused again and use up an attempt."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = max(0.0, seconds)
+
+
 @dataclass
 class JobContext:
     """What a handler knows about the job it runs, and a database session if it needs one.

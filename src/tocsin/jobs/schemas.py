@@ -25,6 +25,7 @@ class JobOut(Output):
     kind: str
     status: JobStatus
     run_at: datetime = Field(description="When the job is due: scheduled time or next retry.")
+    priority: int = Field(description="Due jobs are claimed lowest value first (urgent: -10).")
     idempotency_key: str | None
     attempts: int
     max_attempts: int

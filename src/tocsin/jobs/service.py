@@ -25,13 +25,14 @@ from tocsin.clock import ensure_utc, utcnow
 from tocsin.config import get_settings
 from tocsin.db import dialect
 from tocsin.errors import Conflict, Invalid, NotFound
-from tocsin.jobs.models import Job, JobStatus
+from tocsin.jobs.models import Job, JobStatus, Priority
 
 WAKE_CHANNEL = "tocsin_jobs"
 """PostgreSQL channel that tells workers a job was committed."""
 
 MAX_KIND_LENGTH = 100
 MAX_KEY_LENGTH = 200
+PRIORITY_RANGE = 1000
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class NewJob:
     idempotency_key: str | None = None
     max_attempts: int | None = None
     """None means settings.job_max_attempts"""
+    priority: int = Priority.NORMAL
+    """lower runs sooner (see `Priority`)"""
 
 
 def _row(spec: NewJob, now: datetime, default_attempts: int) -> dict[str, Any]:
@@ -52,6 +55,8 @@ def _row(spec: NewJob, now: datetime, default_attempts: int) -> dict[str, Any]:
         raise Invalid("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} characters")
     if spec.max_attempts is not None and spec.max_attempts < 1:
         raise Invalid("max_attempts", "must be at least 1")
+    if not isinstance(spec.priority, int) or not -PRIORITY_RANGE <= spec.priority <= PRIORITY_RANGE:
+        raise Invalid("priority", f"must be an integer from {-PRIORITY_RANGE} to {PRIORITY_RANGE}")
     try:
         json.dumps(spec.payload)
     except (TypeError, ValueError) as exc:
@@ -64,6 +69,7 @@ def _row(spec: NewJob, now: datetime, default_attempts: int) -> dict[str, Any]:
         "idempotency_key": spec.idempotency_key,
         "attempts": 0,
         "max_attempts": spec.max_attempts or default_attempts,
+        "priority": int(spec.priority),
         "created_at": now,
         "updated_at": now,
     }
@@ -77,14 +83,16 @@ async def enqueue(
     run_at: datetime | None = None,
     idempotency_key: str | None = None,
     max_attempts: int | None = None,
+    priority: int = Priority.NORMAL,
 ) -> Job:
     """Add a job to the caller's transaction (no commit here).
 
     With an idempotency key, a second enqueue of the same key, in this transaction or any
     other, returns the job already stored instead of adding another: retried requests and
-    reactions that run on several nodes produce one job.
+    reactions that run on several nodes produce one job. A job whose effect a person waits
+    for (a page) takes `priority=Priority.URGENT`, so that it overtakes a backlog.
     """
-    spec = NewJob(kind, payload or {}, run_at, idempotency_key, max_attempts)
+    spec = NewJob(kind, payload or {}, run_at, idempotency_key, max_attempts, priority)
     row = _row(spec, utcnow(), get_settings().job_max_attempts)
     if idempotency_key is None:
         job = Job(**row)

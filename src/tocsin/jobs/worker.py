@@ -1,10 +1,11 @@
 """The worker: claims due jobs in batches, runs their handlers, records every attempt.
 
 Inside one worker, a claimer keeps a small buffer of claimed jobs filled, `concurrency`
-runners take jobs from it, and a flusher writes finished attempts back in bulk; a heartbeat
-extends the leases of everything held. Several workers (processes or nodes) share the queue
-safely: claims skip rows another worker is locking, and a job whose worker vanished is
-recovered when its lease expires.
+runners take jobs from it (most urgent first), and a flusher writes finished attempts back in
+bulk; a heartbeat extends the leases of everything held. While the buffer is full the claimer
+still takes urgent jobs, so a page never queues behind a backlog the worker already holds.
+Several workers (processes or nodes) share the queue safely: claims skip rows another worker
+is locking, and a job whose worker vanished is recovered when its lease expires.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ from tocsin.clock import utcnow
 from tocsin.config import Settings
 from tocsin.jobs import metrics, queue, service
 from tocsin.jobs.backoff import DEFAULT_POLICY, RetryPolicy, Verdict, verdict
-from tocsin.jobs.models import AttemptOutcome, JobStatus
+from tocsin.jobs.models import AttemptOutcome, JobStatus, Priority
 from tocsin.jobs.queue import ClaimedJob, Result
-from tocsin.jobs.registry import JobContext, PermanentError, Registry, load_domain_handlers
+from tocsin.jobs.registry import (
+    JobContext,
+    PermanentError,
+    Registry,
+    RetryLater,
+    load_domain_handlers,
+)
 from tocsin.jobs.registry import registry as default_registry
 
 log = structlog.get_logger("tocsin.jobs.worker")
@@ -39,7 +46,21 @@ FLUSH_SECONDS = 0.05
 RECOVER_EVERY_SECONDS = 15.0
 STOP_GRACE_SECONDS = 30.0
 IDLE_FLOOR_SECONDS = 0.005
+URGENT_CLAIM_SECONDS = 0.05
+"""While the buffer is full, urgent jobs are looked for at most this often: every commit wakes
+the worker, and on SQLite each look is a write transaction that ingestion would wait for."""
 """Shortest idle wait: due rows another worker is claiming right now must not make us spin."""
+
+Slot = tuple[tuple[int, datetime, int], ClaimedJob | None]
+"""A buffered job under its claim order; None (ordered last) tells a runner to stop."""
+
+
+def _slot(job: ClaimedJob) -> Slot:
+    return (job.order, job)
+
+
+def _stop_slot(n: int) -> Slot:
+    return ((2**62, utcnow(), n), None)
 
 
 def new_worker_id() -> str:
@@ -104,7 +125,9 @@ class Worker:
 
     # --- the building blocks ----------------------------------------------------------
 
-    async def claim(self, limit: int, *, due_by: datetime | None = None) -> list[ClaimedJob]:
+    async def claim(
+        self, limit: int, *, due_by: datetime | None = None, up_to_priority: int | None = None
+    ) -> list[ClaimedJob]:
         now = utcnow()
         async with self._sessionmaker.begin() as session:
             claimed = await queue.claim(
@@ -114,6 +137,7 @@ class Worker:
                 now=now,
                 locked_until=now + self._lease,
                 due_by=due_by,
+                up_to_priority=up_to_priority,
             )
         for job in claimed:
             self._held[job.id] = job
@@ -161,6 +185,9 @@ class Worker:
         except PermanentError as exc:
             await context.finish(succeeded=False)
             return Result(job, started, utcnow(), AttemptOutcome.FAILED, queue.describe_error(exc))
+        except RetryLater as exc:
+            await context.finish(succeeded=False)
+            return self._failed(job, started, queue.describe_error(exc), at_least=exc.seconds)
         except TimeoutError:
             await context.finish(succeeded=False)
             error = f"TimeoutError: the handler ran longer than {timeout:g} s"
@@ -170,11 +197,13 @@ class Worker:
             return self._failed(job, started, queue.describe_error(exc))
         return Result(job, started, utcnow(), AttemptOutcome.SUCCEEDED)
 
-    def _failed(self, job: ClaimedJob, started: datetime, error: str) -> Result:
+    def _failed(
+        self, job: ClaimedJob, started: datetime, error: str, *, at_least: float = 0.0
+    ) -> Result:
         finished = utcnow()
         if verdict(job.attempt, job.max_attempts) == Verdict.DEAD:
             return Result(job, started, finished, AttemptOutcome.FAILED, error)
-        delay = self._policy.delay(job.attempt, self._rng.random())
+        delay = max(self._policy.delay(job.attempt, self._rng.random()), at_least)
         return Result(
             job,
             started,
@@ -236,7 +265,7 @@ class Worker:
         if self._local_wakeups:
             service.add_local_waker(wake)
         listener = await notify.start_wake_listener(self.settings, wake)
-        buffer: asyncio.Queue[ClaimedJob | None] = asyncio.Queue()
+        buffer: asyncio.PriorityQueue[Slot] = asyncio.PriorityQueue()
         runners = [
             asyncio.create_task(self._runner(buffer), name=f"tocsin-job-runner-{n}")
             for n in range(self._concurrency)
@@ -262,9 +291,9 @@ class Worker:
         self._stopping = True
         self._wake.set()
 
-    async def _claim_loop(self, buffer: asyncio.Queue[ClaimedJob | None]) -> None:
+    async def _claim_loop(self, buffer: asyncio.PriorityQueue[Slot]) -> None:
         low_water = max(1, self._batch // 2)
-        next_recovery = 0.0
+        next_recovery = next_urgent = 0.0
         while not self._stopping:
             try:
                 if time.monotonic() >= next_recovery:
@@ -273,11 +302,18 @@ class Worker:
                 self._wake.clear()
                 room = self._batch - buffer.qsize()
                 if room < low_water:
-                    await self._sleep(self._poll)  # runners wake us at the low-water mark
+                    # Full enough: only what is urgent jumps the buffer. Runners wake us at
+                    # the low-water mark, enqueues whenever a job is committed.
+                    if (early := next_urgent - time.monotonic()) > 0:
+                        await asyncio.sleep(early)
+                    for job in await self.claim(self._batch, up_to_priority=Priority.URGENT):
+                        buffer.put_nowait(_slot(job))
+                    next_urgent = time.monotonic() + URGENT_CLAIM_SECONDS
+                    await self._sleep(self._poll)
                     continue
                 claimed = await self.claim(room)
                 for job in claimed:
-                    buffer.put_nowait(job)
+                    buffer.put_nowait(_slot(job))
                 if len(claimed) == room:
                     continue  # more may be due
                 due = None
@@ -304,10 +340,10 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
 
-    async def _runner(self, buffer: asyncio.Queue[ClaimedJob | None]) -> None:
+    async def _runner(self, buffer: asyncio.PriorityQueue[Slot]) -> None:
         low_water = max(1, self._batch // 2)
         while True:
-            job = await buffer.get()
+            _order, job = await buffer.get()
             if job is None:
                 return
             if self._stopping:
@@ -353,14 +389,14 @@ class Worker:
 
     async def _shut_down(
         self,
-        buffer: asyncio.Queue[ClaimedJob | None],
+        buffer: asyncio.PriorityQueue[Slot],
         runners: list[asyncio.Task[None]],
         flusher: asyncio.Task[None],
         heartbeat: asyncio.Task[None],
     ) -> None:
         unstarted, self._unstarted = self._unstarted, []
         while not buffer.empty():
-            job = buffer.get_nowait()
+            _order, job = buffer.get_nowait()
             if job is not None:
                 unstarted.append(job)
         if unstarted:
@@ -371,8 +407,8 @@ class Worker:
                     self._held.pop(job.id, None)
             except Exception:
                 log.exception("releasing unstarted jobs failed; their leases will expire")
-        for _ in runners:
-            buffer.put_nowait(None)
+        for n, _ in enumerate(runners):
+            buffer.put_nowait(_stop_slot(n))
         _done, pending = await asyncio.wait(runners, timeout=STOP_GRACE_SECONDS)
         for task in pending:
             task.cancel()

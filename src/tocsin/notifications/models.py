@@ -20,6 +20,10 @@ class Channel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
     WEBHOOK = "webhook"
+    SLACK = "slack"
+    """a direct message from the Slack bot of the war rooms"""
+    MATRIX = "matrix"
+    """a direct room with the Matrix bot of the war rooms"""
 
 
 class DeliveryStatus(StrEnum):
@@ -41,7 +45,7 @@ class ContactMethod(IdMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(sa.String(16))
     label: Mapped[str] = mapped_column(sa.String(100), default="")
     address: Mapped[str] = mapped_column(sa.String(2000))
-    """an e-mail address, an E.164 phone number or an https URL, by channel"""
+    """an e-mail address, an E.164 phone number, an https URL or a chat user id, by channel"""
     secret: Mapped[str | None] = mapped_column(sa.String(200))
     """webhooks only: the key of the HMAC signature the receiver checks"""
     verified_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +25,12 @@ SMS_LIMIT = 160
 """one GSM-7 segment: a page that arrives in pieces is read late or not at all"""
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+MATRIX_USER = re.compile(
+    r"@[a-z0-9._=/+-]+:"
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::[0-9]{1,5})?"
+)
+MATRIX_USER_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,30 @@ def normalise_address(channel: Channel, address: str) -> str:
             raise ValueError(str(exc)) from None
     if channel in (Channel.SMS, Channel.VOICE):
         return normalise_phone(address)
+    if channel is Channel.SLACK:
+        return normalise_slack_user(address)
+    if channel is Channel.MATRIX:
+        return normalise_matrix_user(address)
     return normalise_url(address)
+
+
+def normalise_slack_user(user_id: str) -> str:
+    """A Slack member ID (U… or, on Enterprise Grid, W…): the only thing a DM can be opened
+    with. Display names and e-mail addresses change or repeat; the ID does not."""
+    if SLACK_USER.fullmatch(user_id.upper()) is None:
+        raise ValueError(
+            "must be a Slack member ID such as U024BE7LH "
+            "(in Slack: profile, More, Copy member ID), not a name or e-mail address"
+        )
+    return user_id.upper()
+
+
+def normalise_matrix_user(user_id: str) -> str:
+    """A Matrix user ID, @localpart:server (the grammar of the Matrix specification's
+    "User Identifiers"; localparts are lowercase)."""
+    if len(user_id) > MATRIX_USER_MAX or MATRIX_USER.fullmatch(user_id) is None:
+        raise ValueError("must be a Matrix user ID such as @ada:example.org")
+    return user_id
 
 
 def normalise_phone(number: str) -> str:

@@ -19,7 +19,8 @@ Address = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 class ContactMethodIn(Input):
     channel: Channel
     address: Address
-    """e-mail address, E.164 phone number (+4915112345678) or webhook URL"""
+    """e-mail address, E.164 phone number (+4915112345678), webhook URL, Slack member ID
+    (U024BE7LH) or Matrix user ID (@ada:example.org)"""
     label: Label = ""
 
 

@@ -23,11 +23,11 @@ from tocsin.clock import utcnow
 from tocsin.config import Settings
 from tocsin.db import dialect
 from tocsin.errors import Conflict, Invalid, NotFound, ProblemError
-from tocsin.jobs.models import Job
-from tocsin.jobs.registry import PermanentError
+from tocsin.jobs.models import Job, Priority
+from tocsin.jobs.registry import PermanentError, RetryLater
 from tocsin.jobs.service import enqueue
 from tocsin.notifications import render
-from tocsin.notifications.channels import ChannelError, Sent, email, twilio, webhook
+from tocsin.notifications.channels import ChannelError, Sent, chat, email, twilio, webhook
 from tocsin.notifications.message import Notification, Urgency
 from tocsin.notifications.models import (
     CancelledPage,
@@ -70,7 +70,14 @@ async def notify_user(session: AsyncSession, user_id: int, notification: Notific
         DISPATCH_KIND,
         {"user_id": user_id, "notification": notification.to_payload()},
         idempotency_key=f"{DISPATCH_KIND}:{user_id}:{notification.dedup_key}",
+        priority=job_priority(notification),
     )
+
+
+def job_priority(notification: Notification) -> int:
+    """A page's notifications run ahead of any backlog (a person is waiting to be woken);
+    information takes its turn."""
+    return Priority.URGENT if notification.urgency == Urgency.HIGH else Priority.NORMAL
 
 
 async def cancel_for_page(session: AsyncSession, page_id: int) -> int:
@@ -465,6 +472,7 @@ async def dispatch(
             {"delivery_id": delivery_id, "notification": notification.to_payload()},
             run_at=now + timedelta(minutes=step.delay_minutes),
             idempotency_key=key,
+            priority=job_priority(notification),
         )
         await session.execute(
             sa.update(Delivery).where(Delivery.id == delivery_id).values(job_id=job.id)
@@ -491,6 +499,8 @@ async def deliver(
         await session.commit()
         if exc.permanent:
             raise PermanentError(str(exc)) from None
+        if exc.retry_after is not None:
+            raise RetryLater(str(exc), exc.retry_after) from None
         raise
     row.status, row.error = DeliveryStatus.SENT.value, None
     row.provider_id, row.sent_at = sent.provider_id, utcnow()
@@ -511,6 +521,13 @@ async def _send(
         return await twilio.call(
             settings, row.address, render.voice(notification, settings.base_url)
         )
+    if channel is Channel.SLACK:
+        words = render.chat(notification, settings.base_url)
+        blocks = render.slack_blocks(notification, settings.base_url)
+        return await chat.send_slack(settings, row.address, words.text, blocks)
+    if channel is Channel.MATRIX:
+        words = render.chat(notification, settings.base_url)
+        return await chat.send_matrix(settings, row.address, words.text, words.html, key=row.key)
     method = None
     if row.contact_method_id is not None:
         method = await session.get(ContactMethod, row.contact_method_id)

@@ -29,6 +29,17 @@ def _zone(value: str) -> str:
 Zone = Annotated[str, AfterValidator(_zone)]
 
 
+def _not_reserved(value: str) -> str:
+    """`new` is the web UI's create page (`/oncall/schedules/new`), so an item called that
+    could never be opened there."""
+    if value == "new":
+        raise ValueError("'new' is reserved for the create page; choose another slug")
+    return value
+
+
+ItemSlug = Annotated[Slug, AfterValidator(_not_reserved)]
+
+
 class RestrictionIn(Input):
     weekday: int | None = Field(default=None, ge=0, le=6)
     """0 = Monday; none means every day"""
@@ -69,7 +80,7 @@ class LayerIn(_Layer):
 
 
 class ScheduleIn(Input):
-    slug: Slug
+    slug: ItemSlug
     name: Name
     description: Text = ""
     team: Slug | None = None
@@ -87,7 +98,7 @@ class LayerSpec(_Layer):
 class ScheduleSpec(Input):
     """The `Schedule` kind of configuration as code (the slug is `metadata.slug`)."""
 
-    slug: Slug
+    slug: ItemSlug
     name: Name
     description: Text = ""
     team: Slug | None = None
@@ -148,7 +159,7 @@ class LevelIn(Input):
 
 
 class PolicyIn(Input):
-    slug: Slug
+    slug: ItemSlug
     name: Name
     description: Text = ""
     team: Slug | None = None
@@ -171,7 +182,7 @@ class LevelSpec(Input):
 class EscalationPolicySpec(Input):
     """The `EscalationPolicy` kind of configuration as code, with the services it pages for."""
 
-    slug: Slug
+    slug: ItemSlug
     name: Name
     description: Text = ""
     team: Slug | None = None

@@ -10,7 +10,7 @@ in memory, so a restart in the middle of an escalation loses nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from tocsin.incidents import visibility
 from tocsin.incidents.models import Incident
 from tocsin.incidents.service.common import note, participant_ids
 from tocsin.jobs import service as jobs
+from tocsin.jobs.models import Priority
 from tocsin.notifications import service as notifications
 from tocsin.notifications.message import Notification, Urgency
 from tocsin.oncall import policy as steps
@@ -582,6 +583,19 @@ class PageRequest:
     alert_group_id: int | None = None
 
 
+async def queue_page(session: AsyncSession, request: PageRequest) -> None:
+    """Queue opening a page in the caller's transaction. Urgent, because someone is waiting to
+    be woken and a storm's backlog must not stand in front; keyed by the dedup key, so queueing
+    the same problem twice (a retry, two alerts of a group at once) adds nothing."""
+    await jobs.enqueue(
+        session,
+        PAGE_KIND,
+        asdict(request),
+        idempotency_key=f"{PAGE_KIND}:{request.dedup_key}",
+        priority=Priority.URGENT,
+    )
+
+
 class _ClockSigner(TimestampSigner):
     """Signs and checks expiry against Tocsin's clock, so expiry follows the one time source."""
 
@@ -681,6 +695,7 @@ async def _step(session: AsyncSession, page: OncallPage, actor: Actor) -> None:
             {"page_id": page.id, "generation": page.generation},
             run_at=now + timedelta(minutes=timeout),
             idempotency_key=f"{ESCALATE_KIND}:{page.id}:{page.generation}",
+            priority=Priority.URGENT,
         )
 
 

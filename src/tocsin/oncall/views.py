@@ -1,31 +1,42 @@
 """On-call pages: schedules with a two-week timeline, escalation policies, pages with their
 acknowledge buttons, "my on-call", and the confirm page behind a notification's acknowledge
-link (which needs no login: the signed link is the credential)."""
+link (which needs no login: the signed link is the credential).
+
+Schedules, their overrides and escalation policies are edited here through the same service
+functions as the API and `tocsin apply`, so they are checked, team-scoped and audited alike;
+a refusal shows the form again with the reason beside the field it names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.service import Actor
+from tocsin.auth import service as auth
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
+from tocsin.catalog import service as catalog
 from tocsin.clock import utcnow
 from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
+from tocsin.errors import Invalid, ProblemError
+from tocsin.oncall import forms as oncall_forms
 from tocsin.oncall import service
-from tocsin.oncall.schemas import SegmentOut
+from tocsin.oncall.schemas import PolicyIn, PolicyOut, ScheduleIn, ScheduleOut, SegmentOut
+from tocsin.web import forms
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 READ = Depends(Requires(Permission.ONCALL_READ))
 RESPOND = Depends(Requires(Permission.ONCALL_RESPOND))
+MANAGE = Depends(Requires(Permission.ONCALL_MANAGE))
 PUBLIC = Depends(Requires(Permission.PUBLIC))
 DB = Depends(get_session)
 
@@ -81,25 +92,246 @@ async def overview(
         ids = await service.on_call_user_ids(session, s.id, now)
         labels = await service.user_labels(session, set(ids))
         current[s.slug] = ", ".join(labels[i] for i in ids) or "nobody"
-    return render(request, "oncall/index.html", schedules=schedules, current=current)
+    return render(
+        request,
+        "oncall/index.html",
+        schedules=schedules,
+        current=current,
+        may_manage=principal.can(Permission.ONCALL_MANAGE),
+        deleted=request.query_params.get("deleted"),
+    )
+
+
+async def _team_ids(session: AsyncSession) -> dict[str, int]:
+    return {team.slug: team.id for team in await catalog.list_teams(session)}
+
+
+def _may_change(principal: Principal, team_id: int | None) -> bool:
+    """Whether to offer edit controls: the service decides, this only mirrors its rule."""
+    if not principal.can(Permission.ONCALL_MANAGE):
+        return False
+    return principal.is_admin or team_id in principal.team_ids
+
+
+async def _may_change_team(session: AsyncSession, principal: Principal, team: str | None) -> bool:
+    return _may_change(principal, None if team is None else (await _team_ids(session)).get(team))
+
+
+async def _refuse_unless_may_change(
+    session: AsyncSession, principal: Principal, team: str | None
+) -> None:
+    if not await _may_change_team(session, principal, team):
+        raise ProblemError(403, "Forbidden", "only members of the owning team may change this")
+
+
+async def _default_team(session: AsyncSession, principal: Principal) -> str:
+    """A responder's new schedule or policy belongs to their team unless they say otherwise."""
+    if principal.is_admin:
+        return ""
+    mine = [t.slug for t in await catalog.list_teams(session) if t.id in principal.team_ids]
+    return mine[0] if mine else ""
+
+
+async def _people(session: AsyncSession) -> list[tuple[int, str]]:
+    return [(u.id, u.name or u.email) for u in await auth.list_users(session) if u.is_active]
+
+
+def _actions(form: Any) -> tuple[str | None, str | None]:
+    return forms.optional(form, "add"), forms.optional(form, "remove")
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+async def _schedule_form(
+    request: Request,
+    session: AsyncSession,
+    values: dict[str, Any],
+    *,
+    slug: str | None = None,
+    errors: forms.FormErrors | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "oncall/schedule_edit.html",
+        status_code=status_code,
+        values=values,
+        slug=slug,
+        errors=errors or forms.FormErrors(),
+        people=await _people(session),
+        teams=await catalog.list_teams(session),
+        zones=sorted(available_timezones()),
+        weekdays=oncall_forms.WEEKDAYS,
+        workweek=oncall_forms.WORKWEEK,
+    )
+
+
+async def _save_schedule_form(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    slug: str | None,
+) -> Response:
+    form = await request.form()
+    add, remove = _actions(form)
+    if add or remove:
+        values = oncall_forms.parse_schedule(form, keep_blank=True)
+        oncall_forms.change_rows(values, add, remove)
+        if slug is not None:
+            values["slug"] = slug
+        return await _schedule_form(request, session, values, slug=slug)
+    values = oncall_forms.parse_schedule(form)
+    if slug is None:
+        oncall_forms.fill_slug(values)
+    else:
+        values["slug"] = slug
+
+    async def save() -> ScheduleOut:
+        body = ScheduleIn.model_validate(oncall_forms.schedule_body(values))
+        return await service.save_schedule(session, principal, body, slug)
+
+    saved, errors = await forms.attempt(session, save, forms.PAGE_REFUSALS)
+    if errors or saved is None:
+        return await _schedule_form(
+            request,
+            session,
+            values,
+            slug=slug,
+            errors=errors,
+            status_code=errors.status if errors else 422,
+        )
+    return RedirectResponse(f"/oncall/schedules/{saved.slug}?saved=1", status_code=303)
+
+
+@router.get("/oncall/schedules/new")
+async def new_schedule_form(
+    request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> HTMLResponse:
+    team = await _default_team(session, principal)
+    return await _schedule_form(request, session, oncall_forms.new_schedule(team, utcnow().date()))
+
+
+@router.post("/oncall/schedules/new")
+async def new_schedule_submit(
+    request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    return await _save_schedule_form(request, session, principal, None)
+
+
+async def _schedule_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    slug: str,
+    *,
+    override: dict[str, Any] | None = None,
+    errors: forms.FormErrors | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    schedule = await service.get_schedule(session, slug)
+    start = _midnight(utcnow())
+    segments = await service.render_schedule(session, slug, start, start + DAY * 14)
+    members = {m for layer in schedule.layers for m in layer.members}
+    members |= {o.user_id for o in schedule.overrides}
+    may_change = await _may_change_team(session, principal, schedule.team)
+    return render(
+        request,
+        "oncall/schedule.html",
+        status_code=status_code,
+        schedule=schedule,
+        days=_days(segments, start, 14),
+        segments=segments,
+        users=await service.user_labels(session, members),
+        may_change=may_change,
+        people=await _people(session) if may_change else [],
+        override=override or {"user_id": "", "starts_at": "", "ends_at": ""},
+        errors=errors or forms.FormErrors(),
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
 @router.get("/oncall/schedules/{slug}")
 async def schedule_page(
     request: Request, slug: str, principal: Principal = READ, session: AsyncSession = DB
 ) -> HTMLResponse:
+    return await _schedule_page(request, session, principal, slug)
+
+
+@router.get("/oncall/schedules/{slug}/edit")
+async def edit_schedule_form(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> HTMLResponse:
     schedule = await service.get_schedule(session, slug)
-    start = _midnight(utcnow())
-    segments = await service.render_schedule(session, slug, start, start + DAY * 14)
-    members = {m for layer in schedule.layers for m in layer.members}
-    return render(
-        request,
-        "oncall/schedule.html",
-        schedule=schedule,
-        days=_days(segments, start, 14),
-        segments=segments,
-        users=await service.user_labels(session, members),
-    )
+    await _refuse_unless_may_change(session, principal, schedule.team)
+    return await _schedule_form(request, session, oncall_forms.schedule_values(schedule), slug=slug)
+
+
+@router.post("/oncall/schedules/{slug}/edit")
+async def edit_schedule_submit(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    return await _save_schedule_form(request, session, principal, slug)
+
+
+def _confirmed(form: Any) -> None:
+    if forms.text(form, "confirm") != "yes":
+        raise Invalid("confirm", "tick the box to confirm the deletion")
+
+
+@router.post("/oncall/schedules/{slug}/delete")
+async def delete_schedule_submit(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    form = await request.form()
+
+    async def delete() -> None:
+        _confirmed(form)
+        await service.delete_schedule(session, principal, slug)
+
+    _, errors = await forms.attempt(session, delete, forms.PAGE_REFUSALS)
+    if errors:
+        schedule = await service.get_schedule(session, slug)
+        return await _schedule_form(
+            request,
+            session,
+            oncall_forms.schedule_values(schedule),
+            slug=slug,
+            errors=errors,
+            status_code=errors.status,
+        )
+    return RedirectResponse(f"/oncall?deleted={slug}", status_code=303)
+
+
+@router.post("/oncall/schedules/{slug}/overrides")
+async def add_override_submit(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    values = oncall_forms.override_values(await request.form())
+
+    async def add() -> None:
+        await service.add_override(session, principal, slug, oncall_forms.override_body(values))
+
+    _, errors = await forms.attempt(session, add, forms.PAGE_REFUSALS)
+    if errors:
+        return await _schedule_page(
+            request,
+            session,
+            principal,
+            slug,
+            override=values,
+            errors=errors,
+            status_code=errors.status,
+        )
+    return RedirectResponse(f"/oncall/schedules/{slug}#overrides", status_code=303)
+
+
+@router.post("/oncall/schedules/{slug}/overrides/{override_id}/delete")
+async def delete_override_submit(
+    slug: str, override_id: int, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    await service.delete_override(session, principal, slug, override_id)
+    return RedirectResponse(f"/oncall/schedules/{slug}#overrides", status_code=303)
 
 
 @router.get("/oncall/policies")
@@ -109,6 +341,7 @@ async def policies_page(
     policies = await service.list_policies(session)
     schedules = {s.id: s.name for s in await service.list_schedules(session)}
     ids = {t.id for p in policies for level in p.levels for t in level.targets if t.type == "user"}
+    team_ids = await _team_ids(session)
     return render(
         request,
         "oncall/policies.html",
@@ -116,7 +349,139 @@ async def policies_page(
         schedules=schedules,
         teams=await service.team_names(session),
         users=await service.user_labels(session, ids),
+        may_manage=principal.can(Permission.ONCALL_MANAGE),
+        may_change={
+            p.slug
+            for p in policies
+            if _may_change(principal, None if p.team is None else team_ids.get(p.team))
+        },
+        saved=request.query_params.get("saved"),
+        deleted=request.query_params.get("deleted"),
     )
+
+
+async def _policy_form(
+    request: Request,
+    session: AsyncSession,
+    values: dict[str, Any],
+    *,
+    slug: str | None = None,
+    errors: forms.FormErrors | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    groups = [
+        ("People", [(f"user:{i}", label) for i, label in await _people(session)]),
+        (
+            "Schedules (whoever is on call)",
+            [(f"schedule:{s.id}", s.name) for s in await service.list_schedules(session)],
+        ),
+        (
+            "Teams (every member)",
+            [(f"team:{t.id}", t.name) for t in await catalog.list_teams(session)],
+        ),
+    ]
+    return render(
+        request,
+        "oncall/policy_edit.html",
+        status_code=status_code,
+        values=values,
+        slug=slug,
+        errors=errors or forms.FormErrors(),
+        target_groups=groups,
+        known_targets={option for _, options in groups for option, _ in options},
+        teams=await catalog.list_teams(session),
+    )
+
+
+async def _save_policy_form(
+    request: Request, session: AsyncSession, principal: Principal, slug: str | None
+) -> Response:
+    form = await request.form()
+    add, remove = _actions(form)
+    if add or remove:
+        values = oncall_forms.parse_policy(form, keep_blank=True)
+        oncall_forms.change_rows(values, add, remove)
+        if slug is not None:
+            values["slug"] = slug
+        return await _policy_form(request, session, values, slug=slug)
+    values = oncall_forms.parse_policy(form)
+    if slug is None:
+        oncall_forms.fill_slug(values)
+    else:
+        values["slug"] = slug
+
+    async def save() -> PolicyOut:
+        body = PolicyIn.model_validate(oncall_forms.policy_body(values))
+        return await service.save_policy(session, principal, body, slug)
+
+    saved, errors = await forms.attempt(session, save, forms.PAGE_REFUSALS)
+    if errors or saved is None:
+        return await _policy_form(
+            request,
+            session,
+            values,
+            slug=slug,
+            errors=errors,
+            status_code=errors.status if errors else 422,
+        )
+    return RedirectResponse(
+        f"/oncall/policies?saved={saved.slug}#policy-{saved.slug}", status_code=303
+    )
+
+
+@router.get("/oncall/policies/new")
+async def new_policy_form(
+    request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> HTMLResponse:
+    values = oncall_forms.new_policy(await _default_team(session, principal))
+    return await _policy_form(request, session, values)
+
+
+@router.post("/oncall/policies/new")
+async def new_policy_submit(
+    request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    return await _save_policy_form(request, session, principal, None)
+
+
+@router.get("/oncall/policies/{slug}/edit")
+async def edit_policy_form(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> HTMLResponse:
+    policy = await service.get_policy(session, slug)
+    await _refuse_unless_may_change(session, principal, policy.team)
+    return await _policy_form(request, session, oncall_forms.policy_values(policy), slug=slug)
+
+
+@router.post("/oncall/policies/{slug}/edit")
+async def edit_policy_submit(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    return await _save_policy_form(request, session, principal, slug)
+
+
+@router.post("/oncall/policies/{slug}/delete")
+async def delete_policy_submit(
+    request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
+) -> Response:
+    form = await request.form()
+
+    async def delete() -> None:
+        _confirmed(form)
+        await service.delete_policy(session, principal, slug)
+
+    _, errors = await forms.attempt(session, delete, forms.PAGE_REFUSALS)
+    if errors:
+        policy = await service.get_policy(session, slug)
+        return await _policy_form(
+            request,
+            session,
+            oncall_forms.policy_values(policy),
+            slug=slug,
+            errors=errors,
+            status_code=errors.status,
+        )
+    return RedirectResponse(f"/oncall/policies?deleted={slug}", status_code=303)
 
 
 @router.get("/oncall/pages")

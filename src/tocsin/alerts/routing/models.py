@@ -1,4 +1,5 @@
-"""Tables of routing: the rules people declare, and the internal tickets they open."""
+"""Tables of routing: the rules people declare, and the tickets they open (internal, and
+mirrored to an external tracker when the rule names one)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class RoutingRule(IdMixin, TimestampMixin, Base):
     default_severity: Mapped[str] = mapped_column(sa.String(100), default="sev3")
     page: Mapped[bool] = mapped_column(default=True)
     """For action incident: also page the on-call (an incident nobody hears about waits)."""
+    visibility: Mapped[str] = mapped_column(sa.String(16), default="public")
+    """For action incident: public, or private (seen only by its members and admins)."""
+    tracker: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """For action ticket: the external tracker that also gets the ticket (kind, project, …)."""
 
 
 class AlertTicket(IdMixin, TimestampMixin, Base):
@@ -57,3 +62,14 @@ class AlertTicket(IdMixin, TimestampMixin, Base):
     alerts_resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(sa.String(400))
+    tracker: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The rule's tracker as it was when the ticket opened; None: internal only."""
+    external_status: Mapped[str | None] = mapped_column(sa.String(16))
+    """pending (queued), open (filed there), resolved (told the alerts resolved), failed
+    (gave up); None: internal only."""
+    external_key: Mapped[str | None] = mapped_column(sa.String(100))
+    external_url: Mapped[str | None] = mapped_column(sa.String(1000))
+    external_error: Mapped[str | None] = mapped_column(sa.Text)
+    """The tracker's last refusal, kept until a later call succeeds, so people see why."""
+    external_resolved_at: Mapped[datetime | None]
+    """When the tracker was told the alerts resolved (comment, and transition if set)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from tocsin.alerts.schemas import MatcherIn
 from tocsin.catalog.schemas import SeveritySlug, Slug
+from tocsin.incidents.schemas import Visibility
 from tocsin.schemas import Input, Output
 
 
@@ -20,6 +21,23 @@ class Action(StrEnum):
     """Declare an incident on the service, linked to the alerts, and page (unless page=false)."""
     TICKET = "ticket"
     """Open an internal ticket; nobody is paged."""
+
+
+JiraLabel = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")]
+"""Jira labels cannot hold spaces."""
+
+
+class TrackerIn(Input):
+    """Where a `ticket` rule also files its ticket. Credentials are settings, not rule fields,
+    so rules can be exported and kept in version control."""
+
+    kind: Literal["jira"]
+    project: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,49}$")
+    """the project key, e.g. OPS"""
+    issue_type: str = Field(default="Task", min_length=1, max_length=100)
+    labels: list[JiraLabel] = Field(default_factory=list, max_length=20)
+    resolve_transition: str | None = Field(default=None, pattern=r"^[0-9]{1,10}$")
+    """the transition id to apply when the alerts resolve (e.g. to Done); None: comment only"""
 
 
 DEFAULT_SEVERITY_MAP = {"critical": "sev1", "error": "sev2", "warning": "sev3", "info": "sev4"}
@@ -38,6 +56,10 @@ class RoutingRuleIn(Input):
     )
     default_severity: SeveritySlug = "sev3"
     page: bool = True
+    visibility: Visibility = Visibility.PUBLIC
+    """For action incident: a private incident is seen only by its members and admins."""
+    tracker: TrackerIn | None = None
+    """For action ticket: also file the ticket in this external tracker."""
 
 
 class RoutingRuleOut(Output):
@@ -52,6 +74,8 @@ class RoutingRuleOut(Output):
     severity_map: dict[str, str]
     default_severity: str
     page: bool
+    visibility: Visibility
+    tracker: dict[str, Any] | None
 
 
 class TicketOut(Output):
@@ -68,3 +92,9 @@ class TicketOut(Output):
     alerts_resolved_at: datetime | None
     closed_at: datetime | None
     closed_by: str | None
+    tracker: str | None
+    external_status: str | None
+    """pending, open or failed; None when the ticket is internal only"""
+    external_key: str | None
+    external_url: str | None
+    external_error: str | None

@@ -5,15 +5,20 @@ The pipeline (`tocsin.alerts.service.pipeline`) calls `act` once a group has dec
 incident a rule opened, and `group_resolved` when the last alert of a group resolves. Each
 runs inside the pipeline job's transaction.
 
-An incident is found again through its link to the alert group, written in the same
-transaction that declares it, so a job that runs twice (a crash after the declaration)
-never declares twice.
+Declaring an incident commits (its timers and live pages need it durable), so a decision
+that opens one spans two transactions. Everything after the declaration — the group's link
+to it, the decision, private members, the page — is written by one idempotent step in the
+job's final transaction. The incident is found again through its link to the alert group,
+written in the same transaction that declares it, so a job that dies after the declaration
+and is retried never declares twice and still pages: `follow` sees the group's incident with
+no decision yet and finishes the step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +27,19 @@ from tocsin.alerts import matchers as matching
 from tocsin.alerts.correlation import group_key
 from tocsin.alerts.models import Alert, AlertEvent, AlertGroup
 from tocsin.alerts.normalized import AlertStatus
+from tocsin.alerts.paging import page_request
+from tocsin.alerts.routing import external, members
 from tocsin.alerts.routing.models import AlertTicket, RoutingRule
-from tocsin.alerts.routing.schemas import Action, RoutingRuleIn, RoutingRuleOut, TicketOut
-from tocsin.alerts.routing.severity import incident_severity
+from tocsin.alerts.routing.refs import group_url, ticket_ref
+from tocsin.alerts.routing.schemas import (
+    Action,
+    RoutingRuleIn,
+    RoutingRuleOut,
+    TicketOut,
+    TrackerIn,
+)
+from tocsin.alerts.routing.severity import Mapped, incident_severity
+from tocsin.alerts.routing.ticketing import missing_settings
 from tocsin.alerts.service.integrations import Who, _actor, service_slugs
 from tocsin.audit import service as audit
 from tocsin.audit.service import Actor
@@ -36,21 +51,13 @@ from tocsin.config import get_settings
 from tocsin.errors import Conflict, Invalid, NotFound
 from tocsin.incidents.lifecycle import ACTIVE
 from tocsin.incidents.models import Incident, IncidentLink
-from tocsin.incidents.schemas import IncidentDeclare, LinkIn, LinkKind
+from tocsin.incidents.schemas import IncidentDeclare, LinkIn, LinkKind, Visibility
 from tocsin.incidents.service.common import note, ref_of
 
 ROUTER = Actor.system("alert routing")
-TICKET_PREFIX = "T-"
 INCIDENT = "incident"
 TICKET = "ticket"
-
-
-def ticket_ref(ticket_id: int) -> str:
-    return f"{TICKET_PREFIX}{ticket_id}"
-
-
-def group_url(group_id: int) -> str:
-    return f"{get_settings().base_url.rstrip('/')}/alert-groups#group-{group_id}"
+"""The on-call domain's job that opens a page (the pipeline queues the same kind)."""
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -74,6 +81,8 @@ async def _rule_out(session: AsyncSession, row: RoutingRule) -> RoutingRuleOut:
         severity_map=dict(row.severity_map),
         default_severity=row.default_severity,
         page=row.page,
+        visibility=Visibility(row.visibility),
+        tracker=None if row.tracker is None else dict(row.tracker),
     )
 
 
@@ -87,6 +96,14 @@ async def _check(session: AsyncSession, body: RoutingRuleIn) -> tuple[int | None
         raise Invalid("matchers", str(exc)) from None
     if not matching.LABEL_NAME.match(body.severity_label):
         raise Invalid("severity_label", f"invalid label name {body.severity_label!r}")
+    if body.visibility == Visibility.PRIVATE and body.action != Action.INCIDENT:
+        raise Invalid("visibility", "only an incident rule opens something private")
+    if body.tracker is not None:
+        if body.action != Action.TICKET:
+            raise Invalid("tracker", "only a ticket rule files tickets in a tracker")
+        problem = missing_settings(body.tracker.kind, get_settings())
+        if problem is not None:
+            raise Invalid("tracker.kind", problem)
     if body.action == Action.INCIDENT:
         from tocsin.policy import service as policy
 
@@ -129,6 +146,8 @@ async def put_rule(
     row.severity_map = dict(body.severity_map)
     row.default_severity = body.default_severity
     row.page = body.page
+    row.visibility = body.visibility.value
+    row.tracker = _tracker(body.tracker)
     await session.flush()
     audit.record(
         session,
@@ -142,6 +161,10 @@ async def put_rule(
     if commit:
         await session.commit()
     return await _rule_out(session, row)
+
+
+def _tracker(body: TrackerIn | None) -> dict[str, Any] | None:
+    return None if body is None else body.model_dump(mode="json")
 
 
 async def list_rules(session: AsyncSession) -> list[RoutingRuleOut]:
@@ -196,6 +219,11 @@ def _ticket_out(row: AlertTicket, slug: str) -> TicketOut:
         alerts_resolved_at=row.alerts_resolved_at,
         closed_at=row.closed_at,
         closed_by=row.closed_by,
+        tracker=None if row.tracker is None else str(row.tracker.get("kind")),
+        external_status=row.external_status,
+        external_key=row.external_key,
+        external_url=row.external_url,
+        external_error=row.external_error,
     )
 
 
@@ -255,7 +283,8 @@ def decide(
 
 @dataclass(frozen=True)
 class Acted:
-    """What `act` did, so the pipeline knows whether (and with what incident) to page."""
+    """What `act` did: whether the pipeline should still page the group the usual way, and
+    the incident it opened (which `act` has paged itself when its rule says so)."""
 
     page: bool
     incident_id: int | None = None
@@ -275,7 +304,8 @@ async def act(
     session: AsyncSession, row: Alert, service: Service, group: AlertGroup, now: datetime
 ) -> Acted:
     """Apply the first matching rule to a group that decided to act. May commit (declaring
-    an incident commits); everything written before is consistent on its own."""
+    an incident commits); everything written before is consistent on its own, and what must
+    follow the declaration is finished by `_opened`, which a retried job runs again."""
     rule = await rule_for(session, service, row.labels)
     if rule is None or rule.action == Action.PAGE.value:
         return Acted(page=True)
@@ -283,51 +313,111 @@ async def act(
     if rule.action == Action.TICKET.value:
         await _open_ticket(session, row, service, group, rule, now)
         return Acted(page=False)
-    mapped = incident_severity(
-        row.labels, row.severity, rule.severity_label, rule.severity_map, rule.default_severity
-    )
     incident_id = await _linked_incident(session, group.id)
     if incident_id is None:
-        from tocsin.incidents.service import incidents
-
-        await session.flush()
-        out = await incidents.declare(
-            session,
-            ROUTER,
-            IncidentDeclare(
-                title=f"[{service.slug}] {row.summary or row.labels.get('alertname', 'alert')}"[
-                    :200
-                ],
-                summary=f"Opened by routing rule {rule.slug} from alert group #{group.id}.",
-                severity=mapped.severity,
-                services=[service.slug],
-                links=[
-                    LinkIn(
-                        kind=LinkKind.ALERT,
-                        url=group_url(group.id),
-                        title=f"Alert group #{group.id}",
-                    )
-                ],
-                impact_started_at=row.starts_at if row.starts_at <= now else None,
-            ),
-        )
-        incident_id = out.id
+        incident_id = await _declare(session, row, service, group, rule, _severity(row, rule))
         group = await session.get(AlertGroup, group.id) or group
         row = await session.get(Alert, row.id) or row
+        service = await session.get(Service, service.id) or service
+    await _opened(session, row, service, group, rule, incident_id, now)
+    return Acted(page=False, incident_id=incident_id)
+
+
+def _severity(row: Alert, rule: RoutingRule) -> Mapped:
+    return incident_severity(
+        row.labels, row.severity, rule.severity_label, rule.severity_map, rule.default_severity
+    )
+
+
+async def _declare(
+    session: AsyncSession,
+    row: Alert,
+    service: Service,
+    group: AlertGroup,
+    rule: RoutingRule,
+    mapped: Mapped,
+) -> int:
+    """Declare the rule's incident, linked to the group. Commits."""
+    from tocsin.incidents.service import incidents
+
+    await session.flush()
+    name = row.summary or str(row.labels.get("alertname", "alert"))
+    out = await incidents.declare(
+        session,
+        ROUTER,
+        IncidentDeclare(
+            title=f"[{service.slug}] {name}"[:200],
+            summary=f"Opened by routing rule {rule.slug} from alert group #{group.id}.",
+            severity=mapped.severity,
+            visibility=Visibility(rule.visibility),
+            services=[service.slug],
+            links=[
+                LinkIn(
+                    kind=LinkKind.ALERT, url=group_url(group.id), title=f"Alert group #{group.id}"
+                )
+            ],
+            impact_started_at=row.starts_at if row.starts_at <= utcnow() else None,
+        ),
+    )
+    return out.id
+
+
+async def _opened(
+    session: AsyncSession,
+    row: Alert,
+    service: Service,
+    group: AlertGroup,
+    rule: RoutingRule | None,
+    incident_id: int,
+    now: datetime,
+) -> None:
+    """Everything that follows a rule's declaration, in the job's last transaction, written
+    so that running it again changes nothing: the group's link, the decisions, the private
+    incident's members and the page (queued under the pipeline's own dedup key)."""
+    incident = await session.get(Incident, incident_id)
+    assert incident is not None
+    private = incident.visibility == Visibility.PRIVATE.value
     group.incident_id = incident_id
     group.paged_at = group.paged_at or now
+    name = "a private incident" if private else f"incident {ref_of(incident_id)}"
+    if rule is not None and rule.action == Action.INCIDENT.value:
+        mapped = _severity(row, rule)
+        why = f"{mapped.severity} from {mapped.why}; routing rule {rule.slug}"
+    else:  # the rule changed between the declaration and a retry
+        why = f"{incident.severity}; a routing rule that has since changed"
     ref = f"incident:{incident_id}"
-    decide(
-        session,
-        row,
-        INCIDENT,
-        f"opened incident {ref_of(incident_id)} ({mapped.severity} from {mapped.why}; "
-        f"routing rule {rule.slug})",
-        ref,
-        now,
-    )
+    decide(session, row, INCIDENT, f"opened {name} ({why})", ref, now)
     await _attach_members(session, row, group, incident_id, now)
-    return Acted(page=rule.page, incident_id=incident_id)
+    if private:
+        await members.admit(session, incident, service, ROUTER, now)
+    if rule is None or rule.page:
+        await _page(session, service, row, group, incident_id)
+
+
+async def _page(
+    session: AsyncSession, service: Service, row: Alert, group: AlertGroup, incident_id: int
+) -> None:
+    """Queue the page of the incident's group, keyed like every page of a group, so a second
+    queueing (a retry, another alert of the group deciding at once) adds nothing."""
+    from tocsin.oncall import service as oncall
+
+    request = page_request(service, row, f"alert-group:{group.id}", incident_id, group.id)
+    await oncall.queue_page(session, request)
+
+
+async def _unfinished(session: AsyncSession, row: Alert, group: AlertGroup, now: datetime) -> bool:
+    """A group whose rule declared an incident, but whose job died before it recorded the
+    incident and paged: finish that now. False when the group is not in that state."""
+    if group.incident_id is not None:
+        return False
+    incident_id = await _linked_incident(session, group.id)
+    if incident_id is None:
+        return False
+    service = await session.get(Service, group.service_id)
+    assert service is not None
+    rule = await rule_for(session, service, row.labels)
+    await _opened(session, row, service, group, rule, incident_id, now)
+    return True
 
 
 async def _attach_members(
@@ -372,6 +462,7 @@ async def _open_ticket(
         )
         session.add(ticket)
         await session.flush()
+        await external.queue_filing(session, ticket, rule)
         audit.record(session, ROUTER, "create", "ticket", ticket.id, after=snapshot(ticket))
     decide(
         session,
@@ -385,6 +476,8 @@ async def _open_ticket(
 
 async def follow(session: AsyncSession, row: Alert, group: AlertGroup, now: datetime) -> bool:
     """A later alert of a group that already opened an incident or a ticket joins it."""
+    if await _unfinished(session, row, group, now):
+        return True
     incident = None if group.incident_id is None else await session.get(Incident, group.incident_id)
     if incident is not None and incident.status in {s.value for s in ACTIVE}:
         ref = f"incident:{group.incident_id}"
@@ -419,7 +512,18 @@ async def join(
     session: AsyncSession, row: Alert, service: Service, incident_id: int, group_by: tuple[str, ...]
 ) -> None:
     """An alert attached to an incident a rule opened joins that group, so the group resolves
-    only when it resolves too."""
+    only when it resolves too.
+
+    The pipeline attaches an alert to its service's open incident before grouping it, so a
+    decision retried after dying between its declaration and its page arrives here, not at
+    `follow`: its own group is finished (recorded and paged) first."""
+    own = None if row.group_id is None else await session.get(AlertGroup, row.group_id)
+    if (
+        own is not None
+        and own.paged_at is not None
+        and await _linked_incident(session, own.id) == incident_id
+    ):
+        await _unfinished(session, row, own, utcnow())
     key = group_key(service.slug, row.labels, group_by)
     group_id = await session.scalar(
         sa.select(AlertGroup.id).where(
@@ -457,6 +561,7 @@ async def group_resolved(session: AsyncSession, group: AlertGroup, now: datetime
     ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
     if ticket is not None and ticket.alerts_resolved_at is None:
         ticket.alerts_resolved_at = now
+        await external.queue_resolution(session, ticket)
     pages = list(
         await session.scalars(
             sa.select(OncallPage.id).where(

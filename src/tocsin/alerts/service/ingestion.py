@@ -14,11 +14,12 @@ the row, so concurrent re-sends still give one alert.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +34,7 @@ from tocsin.alerts.normalized import (
     WireFormat,
 )
 from tocsin.alerts.service import heartbeats
+from tocsin.alerts.service.decision_priority import decision_priority
 from tocsin.alerts.service.integrations import Sender
 from tocsin.auth.permissions import Permission
 from tocsin.clock import utcnow
@@ -67,7 +69,45 @@ class Stored:
     """created, refreshed, resolved, refired, acknowledged, unchanged or unknown."""
 
 
-def _stored_alert(row: Alert) -> NormalizedAlert:
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One request's parsed body, as handed to `write_many`."""
+
+    sender: Sender
+    alerts: Sequence[NormalizedAlert]
+    ping: bool = False
+
+
+@dataclass(slots=True)
+class _Current:
+    """One alert identity while a group of posts is merged into it, before it is written."""
+
+    alert: NormalizedAlert
+    row_id: int | None
+    """None while the alert is new: it is inserted once, after all posts are merged"""
+    service_id: int
+    posts: int = 0
+    received_before: int = 0
+
+
+@dataclass(slots=True)
+class _Change:
+    """A state change of one post, waiting for its alert id and its history row id."""
+
+    request: int
+    current: _Current
+    change: str
+    status: str
+    starts_at: datetime
+    severity: str | None
+    event_id: int | None = None
+
+
+_ALERTS = cast(sa.Table, Alert.__table__)
+_EVENTS = cast(sa.Table, AlertEvent.__table__)
+
+
+def _stored_alert(row: Any) -> NormalizedAlert:
     return NormalizedAlert(
         source=SourceKind(row.source),
         wire_format=WireFormat(row.wire_format),
@@ -128,82 +168,229 @@ def fold_batch(alerts: Sequence[NormalizedAlert]) -> dict[str, NormalizedAlert]:
     return folded
 
 
-async def _locked_rows(
-    session: AsyncSession, integration_id: int, keys: list[str]
-) -> dict[str, Alert]:
-    stmt = sa.select(Alert).where(Alert.integration_id == integration_id, Alert.dedup_key.in_(keys))
-    if dialect.is_postgres(session):
-        stmt = stmt.with_for_update()
-    return {row.dedup_key: row for row in await session.scalars(stmt)}
-
-
-async def _store_once(
-    session: AsyncSession, sender: Sender, posts: dict[str, NormalizedAlert], now: datetime
-) -> list[tuple[Stored, Alert | None]]:
-    existing = await _locked_rows(session, sender.integration_id, sorted(posts))
-    results: list[tuple[Stored, Alert | None]] = []
-    for key, post in posts.items():
-        row = existing.get(key)
-        if row is None:
-            if post.partial:
-                results.append((Stored(None, key, post.fingerprint, post.status, UNKNOWN), None))
-                continue
-            row = Alert(
-                integration_id=sender.integration_id,
-                service_id=sender.service_id,
-                first_received_at=now,
-                last_received_at=now,
-                receive_count=1,
-                **_columns(post),
+async def _existing(session: AsyncSession, keys: dict[int, set[str]]) -> dict[tuple[int, str], Any]:
+    """The stored rows of the posted identities, locked on PostgreSQL (SQLite's writer lock
+    is already held: transactions begin IMMEDIATE). Locks are taken in id order, the order
+    decision jobs lock alerts in, so a re-send during a decision waits instead of deadlocking."""
+    found: dict[tuple[int, str], Any] = {}
+    for integration_id, dedup_keys in sorted(keys.items()):
+        stmt = (
+            sa.select(_ALERTS)
+            .where(
+                _ALERTS.c.integration_id == integration_id,
+                _ALERTS.c.dedup_key.in_(sorted(dedup_keys)),
             )
-            session.add(row)
-            change = CREATED
-        else:
-            merged = merge(_stored_alert(row), post)
-            change = merged.transition.value
-            for name, value in _columns(merged.alert).items():
-                setattr(row, name, value)
-            row.last_received_at = now
-            row.receive_count = row.receive_count + 1
-        results.append((Stored(None, key, post.fingerprint, AlertStatus(row.status), change), row))
-    await session.flush()
-    return results
+            .order_by(_ALERTS.c.id)
+        )
+        if dialect.is_postgres(session):
+            stmt = stmt.with_for_update()
+        for row in await session.execute(stmt):
+            found[(integration_id, row.dedup_key)] = row
+    return found
 
 
-async def _record_changes(
-    session: AsyncSession, results: list[tuple[Stored, Alert | None]], now: datetime
-) -> list[Stored]:
-    out: list[Stored] = []
-    changed: list[tuple[Alert, AlertEvent, str]] = []
-    for stored, row in results:
-        if row is None:
-            out.append(stored)
-            continue
-        if stored.change in _STATE_CHANGES:
-            event = AlertEvent(
-                alert_id=row.id,
-                kind=stored.change,
-                status=row.status,
-                at=now,
-                data={"starts_at": row.starts_at.isoformat(), "severity": row.severity},
-            )
-            session.add(event)
-            changed.append((row, event, stored.change))
-        out.append(replace(stored, alert_id=row.id))
-    if changed:
-        await session.flush()
-        await jobs.enqueue_many(
-            session,
-            [
-                jobs.NewJob(
-                    PROCESS_JOB,
-                    {"alert_id": row.id, "alert_event_id": event.id, "change": change},
-                    idempotency_key=f"{PROCESS_JOB}:{event.id}",
+async def _folded_posts(
+    session: AsyncSession, posts: Sequence[Post]
+) -> list[dict[str, NormalizedAlert]]:
+    folded = []
+    for post in posts:
+        batch = fold_batch(post.alerts)
+        if post.ping or any(_is_watchdog(alert) for alert in post.alerts):
+            pinged = await heartbeats.record_ping(session, post.sender.integration_id)
+            batch = {**batch, **fold_batch(pinged)}
+        folded.append(batch)
+    return folded
+
+
+async def write_many(
+    session: AsyncSession, posts: Sequence[Post], now: datetime
+) -> list[list[Stored]]:
+    """Merge several parsed bodies, in order, into the store inside the caller's transaction,
+    without committing; the answer of each post, in order.
+
+    A few statements whatever the number of alerts: one read of the identities the posts
+    name, one multi-row insert of the new alerts, one executemany update of the known ones,
+    one insert of the history rows and one of the decision jobs. The merge rules run in
+    Python on rows read once, so later posts of the group see the earlier ones' result."""
+    folded = await _folded_posts(session, posts)
+    keys: dict[int, set[str]] = {}
+    for post, batch in zip(posts, folded, strict=True):
+        keys.setdefault(post.sender.integration_id, set()).update(batch)
+    rows = await _existing(session, keys)
+    current: dict[tuple[int, str], _Current] = {
+        key: _Current(_stored_alert(row), row.id, row.service_id, 0, row.receive_count)
+        for key, row in rows.items()
+    }
+    answers: list[list[tuple[str, NormalizedAlert, _Current | None, AlertStatus, str]]] = []
+    changes: list[_Change] = []
+    for index, (post, batch) in enumerate(zip(posts, folded, strict=True)):
+        answer: list[tuple[str, NormalizedAlert, _Current | None, AlertStatus, str]] = []
+        for dedup_key, incoming in batch.items():
+            identity = (post.sender.integration_id, dedup_key)
+            held = current.get(identity)
+            if held is None:
+                if incoming.partial:
+                    answer.append((dedup_key, incoming, None, incoming.status, UNKNOWN))
+                    continue
+                held = current[identity] = _Current(incoming, None, post.sender.service_id)
+                change = CREATED
+            else:
+                merged = merge(held.alert, incoming)
+                held.alert = merged.alert
+                change = merged.transition.value
+            held.posts += 1
+            answer.append((dedup_key, incoming, held, held.alert.status, change))
+            if change in _STATE_CHANGES:
+                alert = held.alert
+                changes.append(
+                    _Change(
+                        index,
+                        held,
+                        change,
+                        alert.status.value,
+                        alert.starts_at,
+                        alert.severity.value if alert.severity else None,
+                    )
                 )
-                for row, event, change in changed
+        answers.append(answer)
+    await _save(session, current, now)
+    await _record_changes(session, changes, now)
+    for integration_id in keys:
+        await _mark_received(session, integration_id, now)
+    return [
+        [
+            Stored(held.row_id if held else None, dedup_key, incoming.fingerprint, status, change)
+            for dedup_key, incoming, held, status, change in answer
+        ]
+        for answer in answers
+    ]
+
+
+async def _save(
+    session: AsyncSession, current: dict[tuple[int, str], _Current], now: datetime
+) -> None:
+    """Write the merged state: new identities in one multi-row insert (ids come back in
+    parameter order), changed ones in one executemany update."""
+    new = [(key, held) for key, held in current.items() if held.row_id is None]
+    if new:
+        ids = await _insert_many(
+            session,
+            _ALERTS,
+            [
+                {
+                    "integration_id": integration_id,
+                    "service_id": held.service_id,
+                    "first_received_at": now,
+                    "last_received_at": now,
+                    "receive_count": held.posts,
+                    **_columns(held.alert),
+                }
+                for (integration_id, _), held in new
             ],
         )
-    return out
+        for (_, held), alert_id in zip(new, ids, strict=True):
+            held.row_id = alert_id
+    known = [held for held in current.values() if held.posts and held.received_before]
+    if known:
+        await session.execute(
+            sa.update(_ALERTS).where(_ALERTS.c.id == sa.bindparam("row_id")),
+            [
+                {
+                    "row_id": held.row_id,
+                    "last_received_at": now,
+                    "receive_count": held.received_before + held.posts,
+                    **_columns(held.alert),
+                }
+                for held in known
+            ],
+        )
+
+
+async def _insert_many(
+    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert rows in one statement; their ids, in the order of `rows`.
+
+    On PostgreSQL the rows travel as one array per column (`unnest`), so the statement text
+    is the same whatever the number of rows and the driver parses and prepares it once; a
+    multi-row VALUES list of 64 alerts is 1,500 placeholders the driver would parse on every
+    request. Elsewhere, SQLAlchemy's multi-row insert with ids in parameter order."""
+    if not dialect.is_postgres(session):
+        stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return [int(i) for i in (await session.execute(stmt, rows)).scalars().all()]
+    names = list(rows[0])
+    columns = [table.c[name] for name in names]
+    arrays = [
+        sa.bindparam(f"p_{name}", [row[name] for row in rows], type_=postgresql.ARRAY(column.type))
+        for name, column in zip(names, columns, strict=True)
+    ]
+    source = sa.select(
+        sa.func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
+    ).subquery()
+    ordered = sa.select(*(source.c[name] for name in names)).order_by(source.c.n)
+    stmt = sa.insert(table).from_select(columns, ordered).returning(table.c.id)
+    # Ids come from the sequence in the order the select yields rows: sorting them
+    # restores the order of `rows` whatever order RETURNING lists them in.
+    return sorted(int(i) for i in (await session.execute(stmt)).scalars().all())
+
+
+async def _record_changes(session: AsyncSession, changes: list[_Change], now: datetime) -> None:
+    """One history row per state change, then the decision jobs of the requests that
+    changed something."""
+    if not changes:
+        return
+    ids = await _insert_many(
+        session,
+        _EVENTS,
+        [
+            {
+                "alert_id": item.current.row_id,
+                "kind": item.change,
+                "status": item.status,
+                "at": now,
+                "data": {"starts_at": item.starts_at.isoformat(), "severity": item.severity},
+            }
+            for item in changes
+        ],
+    )
+    for item, event_id in zip(changes, ids, strict=True):
+        item.event_id = event_id
+    by_request: dict[int, list[tuple[int, int, str, int]]] = {}
+    for item in changes:
+        assert item.current.row_id is not None and item.event_id is not None
+        by_request.setdefault(item.request, []).append(
+            (item.current.row_id, item.event_id, item.change, item.current.service_id)
+        )
+    await _enqueue_decision(session, list(by_request.values()), now)
+
+
+async def _enqueue_decision(
+    session: AsyncSession, requests: list[list[tuple[int, int, str, int]]], now: datetime
+) -> None:
+    """One decision job for every alert a request changed, decided in body order: per
+    alert, the job's own bookkeeping cost as much as the decision. Each request's changes
+    are (alert id, history row id, change, service id).
+
+    A job whose alerts all wait for a group wait yields to those that could page at once
+    (`decision_priority`); the most urgent alert of the request sets its priority."""
+    await jobs.enqueue_many(
+        session,
+        [
+            jobs.NewJob(
+                PROCESS_JOB,
+                {
+                    "alert_ids": [alert_id for alert_id, _, _, _ in changed],
+                    "alert_event_ids": [event_id for _, event_id, _, _ in changed],
+                    "change": ",".join(dict.fromkeys(change for _, _, change, _ in changed)),
+                },
+                idempotency_key=f"{PROCESS_JOB}:{changed[0][1]}",
+                priority=await decision_priority(
+                    session, (service_id for _, _, _, service_id in changed), now
+                ),
+            )
+            for changed in requests
+        ],
+    )
 
 
 def _is_watchdog(alert: NormalizedAlert) -> bool:
@@ -222,13 +409,7 @@ async def write(
     the caller decides when it is durable (a request commits at once; a check result commits
     with the check's new state).
     A heartbeat ping (or Alertmanager's Watchdog alert) also counts as a sign of life."""
-    batch = fold_batch(alerts)
-    if ping or any(_is_watchdog(alert) for alert in alerts):
-        pinged = await heartbeats.record_ping(session, sender.integration_id)
-        batch = {**batch, **fold_batch(pinged)}
-    results = await _store_once(session, sender, batch, now)
-    stored = await _record_changes(session, results, now)
-    await _mark_received(session, sender.integration_id, now)
+    (stored,) = await write_many(session, [Post(sender, alerts, ping)], now)
     return stored
 
 

@@ -6,6 +6,7 @@ tokens: a leaked table gives no working key, and lookup is one index probe.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +191,7 @@ async def update_integration(
         session, _actor(who), "update", "integration", row.id, before=before, after=snapshot(row)
     )
     await session.commit()
+    forget_keys()
     return _out(row, slug)
 
 
@@ -212,6 +214,7 @@ async def rotate_key(session: AsyncSession, who: Who, integration_id: int) -> In
         after=snapshot(row),
     )
     await session.commit()
+    forget_keys()
     return _with_key(_out(row, slug), key)
 
 
@@ -227,13 +230,45 @@ class Sender:
     mapping: dict[str, Any] | None
 
 
+KEY_CACHE_SECONDS = 5.0
+"""How long a process trusts a key it looked up. A change made through this process (rotate,
+disable, new limit) applies at once; one made through another process reaches this one
+within this time."""
+KEY_CACHE_SIZE = 10_000
+
+_senders: dict[str, tuple[float, Sender]] = {}
+"""token digest -> (monotonic expiry, sender); known keys only, so unknown keys cannot fill it"""
+
+
+def forget_keys() -> None:
+    """Drop every cached key: an integration changed."""
+    _senders.clear()
+
+
 async def sender_for_key(session: AsyncSession, key: str) -> Sender | None:
-    """The integration whose key this is, or None for an unknown key."""
+    """The integration whose key this is, or None for an unknown key.
+
+    Every ingestion request asks, so known keys are kept for `KEY_CACHE_SECONDS`: the
+    look-up would otherwise be a transaction of its own before the write."""
     if not key:
         return None
-    row = await session.scalar(sa.select(Integration).where(Integration.token_hash == digest(key)))
+    token_hash = digest(key)
+    cached = _senders.get(token_hash)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = await session.scalar(sa.select(Integration).where(Integration.token_hash == token_hash))
     if row is None:
+        _senders.pop(token_hash, None)
         return None
+    sender = _sender(row)
+    if len(_senders) >= KEY_CACHE_SIZE:
+        _senders.clear()
+    _senders[token_hash] = (now + KEY_CACHE_SECONDS, sender)
+    return sender
+
+
+def _sender(row: Integration) -> Sender:
     return Sender(
         integration_id=row.id,
         service_id=row.service_id,

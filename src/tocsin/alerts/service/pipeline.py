@@ -2,14 +2,17 @@
 
 It runs in the durable "alerts.process" job that ingestion enqueues in its own transaction,
 so receiving stays one short transaction and a crash between storing and deciding loses
-nothing. The facts (silences, maintenance, open incidents, the dependency graph, recent
-alerts) are read here; the decisions are taken by the pure `tocsin.alerts.correlation`.
+nothing. One job decides every alert one request changed (`alert_ids`), in the request's
+order: during a storm the job bookkeeping then costs once per request instead of per alert.
+The facts (silences, maintenance, open incidents, the dependency graph, recent alerts) are
+read here; the decisions are taken by the pure `tocsin.alerts.correlation`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,9 +40,10 @@ from tocsin.alerts.models import (
     Silence,
 )
 from tocsin.alerts.normalized import AlertStatus, Severity
+from tocsin.alerts.paging import page_request
 from tocsin.alerts.routing import service as routing
 from tocsin.audit.service import Actor
-from tocsin.catalog import service as catalog
+from tocsin.catalog.graph_cache import cached_dependency_graph
 from tocsin.catalog.models import Service
 from tocsin.clock import utcnow
 from tocsin.db import dialect
@@ -47,10 +51,11 @@ from tocsin.incidents.lifecycle import ACTIVE
 from tocsin.incidents.models import Incident, IncidentAffected
 from tocsin.incidents.service.common import note
 from tocsin.jobs import service as jobs
+from tocsin.oncall import service as oncall
 
-PAGE_JOB = "oncall.page"
 REEVALUATE_JOB = "alerts.reevaluate"
 PROCESS_JOB = "alerts.process"
+REEVALUATE_BATCH = 100
 STATE_KINDS = ("created", "resolved", "refired")
 WATCHDOG = "Watchdog"
 PIPELINE = Actor.system("alert pipeline")
@@ -66,6 +71,83 @@ def rule_from(row: CorrelationRule) -> Rule:
         flap_changes=row.flap_changes,
         flap_window=timedelta(seconds=row.flap_window_seconds),
     )
+
+
+@dataclass
+class Facts:
+    """What the decisions of one job share, read at most once per job: none of it is changed
+    by a decision, and a job's alerts are decided within milliseconds of each other."""
+
+    rules: dict[int, Rule] = field(default_factory=dict)
+    upstream: dict[str, set[str]] = field(default_factory=dict)
+    silences: list[tuple[Silence, list[matching.Matcher]]] | None = None
+    windows: dict[int, list[MaintenanceWindow]] = field(default_factory=dict)
+    critical: dict[frozenset[str], list[Cause]] = field(default_factory=dict)
+
+    async def critical_upstream(self, session: AsyncSession, upstream: set[str]) -> list[Cause]:
+        """The oldest firing critical alert of each upstream service, oldest first. (A
+        service's own critical alerts never inhibit it, so they are not read.)"""
+        key = frozenset(upstream)
+        if not key:
+            return []
+        if key not in self.critical:
+            # The oldest is enough to name the cause; during a storm a service may have
+            # thousands, and reading them all made every decision slower.
+            oldest = sa.func.min(Alert.id)
+            rows = await session.execute(
+                sa.select(Service.slug, oldest)
+                .join(Service, Service.id == Alert.service_id)
+                .where(
+                    Service.slug.in_(key),
+                    Alert.status == AlertStatus.FIRING.value,
+                    Alert.severity == Severity.CRITICAL.value,
+                )
+                .group_by(Service.slug)
+                .order_by(oldest)
+            )
+            self.critical[key] = [Cause(slug, alert_id=alert_id) for slug, alert_id in rows]
+        return self.critical[key]
+
+    async def maintenance_windows(
+        self, session: AsyncSession, service_id: int
+    ) -> list[MaintenanceWindow]:
+        if service_id not in self.windows:
+            self.windows[service_id] = list(
+                await session.scalars(
+                    sa.select(MaintenanceWindow).where(
+                        MaintenanceWindow.service_id == service_id,
+                        MaintenanceWindow.ended_at.is_(None),
+                    )
+                )
+            )
+        return self.windows[service_id]
+
+    async def rule(self, session: AsyncSession, service: Service) -> Rule:
+        if service.id not in self.rules:
+            self.rules[service.id] = await rule_for(session, service)
+        return self.rules[service.id]
+
+    async def upstream_of(self, session: AsyncSession, slug: str) -> set[str]:
+        if slug not in self.upstream:
+            graph = await cached_dependency_graph(session)
+            self.upstream[slug] = set(graph.upstream(slug)) if slug in graph.nodes else set()
+        return self.upstream[slug]
+
+    async def active_silences(
+        self, session: AsyncSession, now: datetime
+    ) -> list[tuple[Silence, list[matching.Matcher]]]:
+        if self.silences is None:
+            rows = await session.scalars(
+                sa.select(Silence)
+                .where(
+                    Silence.starts_at <= now,
+                    Silence.ends_at > now,
+                    Silence.expired_at.is_(None),
+                )
+                .order_by(Silence.id)
+            )
+            self.silences = [(row, matching.parse(row.matchers)) for row in rows]
+        return self.silences
 
 
 async def rule_for(session: AsyncSession, service: Service) -> Rule:
@@ -108,24 +190,44 @@ def _decide(
 
 async def evaluate(session: AsyncSession, alert_id: int, change: str = "changed") -> None:
     """Decide about one alert; no commit (the job's transaction owns it)."""
-    row = await session.get(Alert, alert_id)
-    if row is None:
+    await evaluate_many(session, [alert_id], change)
+
+
+async def evaluate_many(
+    session: AsyncSession, alert_ids: Sequence[int], change: str = "changed"
+) -> None:
+    """Decide about several alerts in the given order, in the caller's transaction (no
+    commit); each decision sees the ones before it, exactly as separate jobs would."""
+    ids = list(dict.fromkeys(alert_ids))
+    if not ids:
         return
     if dialect.is_postgres(session):
         # One decision at a time per service: two workers deciding two alerts of one new
         # group at once would otherwise open two groups and page twice. (SQLite has a single
         # writer and its transactions begin IMMEDIATE, so they are already serialised.)
-        # FOR NO KEY UPDATE leaves ingestion's foreign-key checks on the service unblocked.
+        # FOR NO KEY UPDATE leaves ingestion's foreign-key checks on the service unblocked;
+        # taking the locks in id order keeps two batches from deadlocking each other.
+        services = sa.select(Alert.service_id).where(Alert.id.in_(ids))
         await session.execute(
             sa.select(Service.id)
-            .where(Service.id == row.service_id)
+            .where(Service.id.in_(services))
+            .order_by(Service.id)
             .with_for_update(key_share=True)
         )
-        await session.refresh(row)
-    await _evaluate(session, row, change)
+    rows = {
+        row.id: row
+        for row in await session.scalars(
+            sa.select(Alert).where(Alert.id.in_(ids)).execution_options(populate_existing=True)
+        )
+    }
+    facts = Facts()
+    for alert_id in ids:
+        row = rows.get(alert_id)
+        if row is not None:
+            await _evaluate(session, row, change, facts)
 
 
-async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
+async def _evaluate(session: AsyncSession, row: Alert, change: str, facts: Facts) -> None:
     now = utcnow()
     service = await session.get(Service, row.service_id)
     assert service is not None
@@ -142,11 +244,11 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
             now,
         )
         return
-    if await _silenced(session, row, now) or await _in_maintenance(session, row, now):
+    if await _silenced(session, row, now, facts) or await _in_maintenance(session, row, now, facts):
         return
-    if await _inhibited(session, row, service, now):
+    if await _inhibited(session, row, service, now, facts):
         return
-    rule = await rule_for(session, service)
+    rule = await facts.rule(session, service)
     if await _flapping(session, row, service, rule, now):
         return
     row.flapping = False
@@ -197,11 +299,6 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str) -> None:
         )
         return
     acted = await routing.act(session, row, service, group, now)
-    if acted.incident_id is not None:
-        if acted.page:
-            dedup = f"alert-group:{group.id}"
-            await _enqueue_page(session, service, row, dedup, acted.incident_id, group.id)
-        return
     if acted.page:
         await _page_group(session, row, service, group, why, now)
 
@@ -252,35 +349,33 @@ async def request_reevaluation(session: AsyncSession, ref: str, at: datetime) ->
 async def reevaluate(session: AsyncSession, ref: str) -> int:
     ids = list(
         await session.scalars(
-            sa.select(Alert.id).where(
-                Alert.decision_ref == ref, Alert.status == AlertStatus.FIRING.value
-            )
+            sa.select(Alert.id)
+            .where(Alert.decision_ref == ref, Alert.status == AlertStatus.FIRING.value)
+            .order_by(Alert.id)
         )
     )
     now = utcnow()
-    if ids:
+    # When the root of a storm clears, thousands of alerts it inhibited are decided again:
+    # in jobs of REEVALUATE_BATCH alerts each, not one job per alert.
+    chunks = [ids[i : i + REEVALUATE_BATCH] for i in range(0, len(ids), REEVALUATE_BATCH)]
+    if chunks:
         await jobs.enqueue_many(
             session,
             [
                 jobs.NewJob(
                     PROCESS_JOB,
-                    {"alert_id": alert_id, "change": f"re-evaluated ({ref} ended)"},
-                    idempotency_key=f"{PROCESS_JOB}:{ref}:{alert_id}:{now.isoformat()}",
+                    {"alert_ids": chunk, "change": f"re-evaluated ({ref} ended)"},
+                    idempotency_key=f"{PROCESS_JOB}:{ref}:{chunk[0]}:{now.isoformat()}",
                 )
-                for alert_id in ids
+                for chunk in chunks
             ],
         )
     return len(ids)
 
 
-async def _silenced(session: AsyncSession, row: Alert, now: datetime) -> bool:
-    silences = await session.scalars(
-        sa.select(Silence)
-        .where(Silence.starts_at <= now, Silence.ends_at > now, Silence.expired_at.is_(None))
-        .order_by(Silence.id)
-    )
-    for silence in silences:
-        if matching.matches_all(matching.parse(silence.matchers), row.labels):
+async def _silenced(session: AsyncSession, row: Alert, now: datetime, facts: Facts) -> bool:
+    for silence, matchers in await facts.active_silences(session, now):
+        if matching.matches_all(matchers, row.labels):
             text = f"suppressed by silence #{silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC"
             if silence.comment:
                 text += f" ({silence.comment})"
@@ -289,13 +384,8 @@ async def _silenced(session: AsyncSession, row: Alert, now: datetime) -> bool:
     return False
 
 
-async def _in_maintenance(session: AsyncSession, row: Alert, now: datetime) -> bool:
-    windows = await session.scalars(
-        sa.select(MaintenanceWindow).where(
-            MaintenanceWindow.service_id == row.service_id, MaintenanceWindow.ended_at.is_(None)
-        )
-    )
-    for window in windows:
+async def _in_maintenance(session: AsyncSession, row: Alert, now: datetime, facts: Facts) -> bool:
+    for window in await facts.maintenance_windows(session, row.service_id):
         occurrence = window_of(window).active_occurrence(now)
         if occurrence is None:
             continue
@@ -323,47 +413,37 @@ def window_of(row: MaintenanceWindow) -> Window:
     )
 
 
-async def _causes(session: AsyncSession, slugs: set[str], exclude: int) -> list[Cause]:
+async def _causes(
+    session: AsyncSession, service: str, upstream: set[str], facts: Facts
+) -> list[Cause]:
+    """Open incidents on the service or upstream (read per alert: a decision of this very job
+    may have declared one), then the critical alerts firing upstream (read once per job: no
+    decision changes an alert's status or severity)."""
     rows = await session.execute(
         sa.select(IncidentAffected.slug, Incident.id)
         .join(Incident, Incident.id == IncidentAffected.incident_id)
         .where(
             IncidentAffected.kind == "service",
-            IncidentAffected.slug.in_(slugs),
+            IncidentAffected.slug.in_(upstream | {service}),
             Incident.status.in_([s.value for s in ACTIVE]),
         )
         .order_by(Incident.id)
     )
     causes = [Cause(slug, incident_id=incident_id) for slug, incident_id in rows]
-    # The oldest critical alert of each service is enough to name the cause; during a storm
-    # a service may have thousands, and reading them all made every decision slower.
-    oldest = sa.func.min(Alert.id)
-    critical = await session.execute(
-        sa.select(Service.slug, oldest)
-        .join(Service, Service.id == Alert.service_id)
-        .where(
-            Service.slug.in_(slugs),
-            Alert.status == AlertStatus.FIRING.value,
-            Alert.severity == Severity.CRITICAL.value,
-            Alert.id != exclude,
-        )
-        .group_by(Service.slug)
-        .order_by(oldest)
-    )
-    causes += [Cause(slug, alert_id=alert_id) for slug, alert_id in critical]
-    return causes
+    return causes + await facts.critical_upstream(session, upstream)
 
 
-async def _inhibited(session: AsyncSession, row: Alert, service: Service, now: datetime) -> bool:
-    graph = await catalog.dependency_graph(session)
-    upstream = set(graph.upstream(service.slug)) if service.slug in graph.nodes else set()
+async def _inhibited(
+    session: AsyncSession, row: Alert, service: Service, now: datetime, facts: Facts
+) -> bool:
+    upstream = await facts.upstream_of(session, service.slug)
     cause = inhibiting_cause(
-        service.slug, upstream, await _causes(session, upstream | {service.slug}, row.id)
+        service.slug, upstream, await _causes(session, service.slug, upstream, facts)
     )
     if cause is None:
         return False
     if cause.incident_id is not None:
-        await _attach(session, row, service, cause, now)
+        await _attach(session, row, service, cause, now, facts)
         return True
     _decide(
         session,
@@ -377,7 +457,7 @@ async def _inhibited(session: AsyncSession, row: Alert, service: Service, now: d
 
 
 async def _attach(
-    session: AsyncSession, row: Alert, service: Service, cause: Cause, now: datetime
+    session: AsyncSession, row: Alert, service: Service, cause: Cause, now: datetime, facts: Facts
 ) -> None:
     incident = await session.get(Incident, cause.incident_id)
     assert incident is not None
@@ -385,7 +465,7 @@ async def _attach(
     where = "this service" if cause.service == service.slug else f"upstream {cause.service}"
     name = "a private incident" if incident.visibility == "private" else f"incident #{incident.id}"
     await routing.join(
-        session, row, service, incident.id, (await rule_for(session, service)).group_by
+        session, row, service, incident.id, (await facts.rule(session, service)).group_by
     )
     if row.decision_ref != ref:
         note(
@@ -503,15 +583,7 @@ async def _enqueue_page(
     incident_id: int | None,
     group_id: int | None,
 ) -> None:
-    payload: dict[str, Any] = {
-        "service_id": service.id,
-        "title": f"[{service.slug}] {row.summary}"[:200],
-        "summary": row.summary,
-        "dedup_key": dedup_key,
-        "incident_id": incident_id,
-        "alert_group_id": group_id,
-    }
-    await jobs.enqueue(session, PAGE_JOB, payload, idempotency_key=f"{PAGE_JOB}:{dedup_key}")
+    await oncall.queue_page(session, page_request(service, row, dedup_key, incident_id, group_id))
 
 
 async def _page_group(

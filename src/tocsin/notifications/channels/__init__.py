@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 
 class ChannelError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
+        """seconds the provider asked us to wait before trying again, when it said"""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 04:09:54.727954
+Create Date: 2026-11-27 08:53:35.972446
 """
 
 from collections.abc import Sequence
@@ -83,6 +83,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_business_units_slug")),
     )
     op.create_table(
+        "catalog_graph_version",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_graph_version")),
+    )
+    op.create_table(
         "check_secrets",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("ciphertext", sa.Text(), nullable=False),
@@ -92,6 +98,21 @@ def upgrade() -> None:
         sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_check_secrets")),
         sa.UniqueConstraint("name", name=op.f("uq_check_secrets_name")),
+    )
+    op.create_table(
+        "comms_stakeholder_groups",
+        sa.Column("audience", sa.String(length=32), nullable=False),
+        sa.Column(
+            "emails",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("chat_channel", sa.String(length=100), nullable=False),
+        sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=320), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_stakeholder_groups")),
+        sa.UniqueConstraint("audience", name=op.f("uq_comms_stakeholder_groups_audience")),
     )
     op.create_table(
         "comms_templates",
@@ -120,6 +141,7 @@ def upgrade() -> None:
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("run_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("priority", sa.Integer(), server_default="0", nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
@@ -137,6 +159,9 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index(
             "ix_jobs_status_locked_until", ["status", "locked_until"], unique=False
+        )
+        batch_op.create_index(
+            "ix_jobs_status_priority_run_at", ["status", "priority", "run_at"], unique=False
         )
         batch_op.create_index("ix_jobs_status_run_at", ["status", "run_at"], unique=False)
 
@@ -167,6 +192,8 @@ def upgrade() -> None:
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("is_default", sa.Boolean(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("email_subscriptions", sa.Boolean(), nullable=False),
+        sa.Column("webhook_subscriptions", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -779,6 +806,12 @@ def upgrade() -> None:
         ),
         sa.Column("default_severity", sa.String(length=100), nullable=False),
         sa.Column("page", sa.Boolean(), nullable=False),
+        sa.Column("visibility", sa.String(length=16), nullable=False),
+        sa.Column(
+            "tracker",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -1901,6 +1934,16 @@ def upgrade() -> None:
         sa.Column("alerts_resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_by", sa.String(length=400), nullable=True),
+        sa.Column(
+            "tracker",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("external_status", sa.String(length=16), nullable=True),
+        sa.Column("external_key", sa.String(length=100), nullable=True),
+        sa.Column("external_url", sa.String(length=1000), nullable=True),
+        sa.Column("external_error", sa.Text(), nullable=True),
+        sa.Column("external_resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -2259,6 +2302,51 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alert_events_alert_id"), ["alert_id"], unique=False)
 
     op.create_table(
+        "comms_deliveries",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("subject", sa.String(length=500), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("actor_type", sa.String(length=16), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("actor_label", sa.String(length=320), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("provider_id", sa.String(length=300), nullable=True),
+        sa.Column("created_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("log_seq", sa.Integer(), nullable=True),
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_comms_deliveries_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["comms_messages.id"],
+            name=op.f("fk_comms_deliveries_message_id_comms_messages"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comms_deliveries")),
+        sa.UniqueConstraint("key", name=op.f("uq_comms_deliveries_key")),
+    )
+    with op.batch_alter_table("comms_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_comms_deliveries_incident_id"), ["incident_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_comms_deliveries_message_id"), ["message_id"], unique=False
+        )
+
+    op.create_table(
         "incident_task_conflicts",
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("task_id", sa.Integer(), nullable=False),
@@ -2308,6 +2396,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_incident_task_conflicts_incident_id"))
 
     op.drop_table("incident_task_conflicts")
+    with op.batch_alter_table("comms_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comms_deliveries_message_id"))
+        batch_op.drop_index(batch_op.f("ix_comms_deliveries_incident_id"))
+
+    op.drop_table("comms_deliveries")
     with op.batch_alter_table("alert_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alert_events_alert_id"))
 
@@ -2573,11 +2666,14 @@ def downgrade() -> None:
     op.drop_table("notification_cancelled_pages")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_status_run_at")
+        batch_op.drop_index("ix_jobs_status_priority_run_at")
         batch_op.drop_index("ix_jobs_status_locked_until")
 
     op.drop_table("jobs")
     op.drop_table("comms_templates")
+    op.drop_table("comms_stakeholder_groups")
     op.drop_table("check_secrets")
+    op.drop_table("catalog_graph_version")
     op.drop_table("business_units")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entries_object")

@@ -19,9 +19,23 @@ class AdapterError(Exception):
     """The platform refused or could not be reached. Transient errors are retried by the
     job queue; permanent ones (bad token, missing scope) dead-letter the job at once."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.code = code
+        """the platform's own error code (Slack `error`, Matrix `errcode`), when it gave one"""
+        self.status = status
+        """the HTTP status of the refusal, when there was an answer"""
+        self.retry_after = retry_after
+        """seconds the platform asked to wait before trying again (rate limits)"""
 
 
 class NameTaken(AdapterError):

@@ -64,8 +64,14 @@ class MatrixAdapter:
         if code == "M_ROOM_IN_USE":
             raise NameTaken(message)
         if response.status_code == 429 or response.status_code >= 500:
-            raise AdapterError(message)
-        raise AdapterError(message, permanent=code in PERMANENT)
+            wait = error.get("retry_after_ms")
+            retry_after = wait / 1000 if isinstance(wait, int | float) else None
+            raise AdapterError(
+                message, code=code, status=response.status_code, retry_after=retry_after
+            )
+        raise AdapterError(
+            message, permanent=code in PERMANENT, code=code, status=response.status_code
+        )
 
     async def me(self) -> str:
         if self._me is None:

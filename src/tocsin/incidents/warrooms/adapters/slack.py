@@ -34,6 +34,14 @@ ALREADY_DONE = frozenset(
 PERMALINK = re.compile(r"/archives/(?P<channel>[A-Z0-9]+)/p(?P<sec>\d{10})(?P<micro>\d{6})")
 
 
+def _seconds(value: str | None) -> float | None:
+    """Slack's Retry-After is a whole number of seconds."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 class SlackAdapter:
     platform = "slack"
     label = "Slack"
@@ -52,7 +60,9 @@ class SlackAdapter:
         except httpx.HTTPError as exc:
             raise AdapterError(f"Slack {method}: {exc}") from exc
         if response.status_code == 429:
-            raise AdapterError(f"Slack {method}: rate limited")
+            wait = _seconds(response.headers.get("Retry-After"))
+            after = "" if wait is None else f"; retry after {wait:g} s"
+            raise AdapterError(f"Slack {method}: rate limited{after}", retry_after=wait)
         if response.status_code >= 400:
             raise AdapterError(f"Slack {method}: HTTP {response.status_code}")
         body: dict[str, Any] = response.json()
@@ -60,7 +70,7 @@ class SlackAdapter:
             error = str(body.get("error", "unknown_error"))
             if error == "name_taken":
                 raise NameTaken(f"Slack {method}: {error}")
-            raise AdapterError(f"Slack {method}: {error}", permanent=error in PERMANENT)
+            raise AdapterError(f"Slack {method}: {error}", permanent=error in PERMANENT, code=error)
         return body
 
     async def _quiet(self, method: str, **params: Any) -> None:

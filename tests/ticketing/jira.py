@@ -1,0 +1,123 @@
+"""A local server speaking the documented shapes of the Jira Cloud REST API v3 calls that
+routing tickets use.
+
+- POST /rest/api/3/issue with `{"fields": {project: {key}, summary, description (Atlassian
+  Document Format), issuetype: {name}, labels}}` answers 201 `{"id", "key", "self"}`; an
+  unknown project or a missing summary answers 400 `{"errorMessages": [], "errors": {...}}`.
+- POST /rest/api/3/issue/{key}/comment with `{"body": <ADF>}` answers 201 with the comment.
+- POST /rest/api/3/issue/{key}/transitions with `{"transition": {"id"}}` answers 204.
+- Every call uses basic auth (account e-mail, API token); anything else answers 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+EMAIL = "tocsin@example.com"
+TOKEN = "jira-api-token"
+
+
+@dataclass
+class Issue:
+    id: str
+    key: str
+    fields: dict[str, Any]
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FakeJira:
+    projects: set[str] = field(default_factory=lambda: {"OPS"})
+    transition_ids: set[str] = field(default_factory=lambda: {"31"})
+    issues: dict[str, Issue] = field(default_factory=dict)
+    down: int = 0
+    """answer this many calls with 503 first, as during an outage"""
+    calls: list[str] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(10000))
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/rest/api/3/issue", self.create, methods=["POST"]),
+                Route("/rest/api/3/issue/{key}/comment", self.comment, methods=["POST"]),
+                Route("/rest/api/3/issue/{key}/transitions", self.transition, methods=["POST"]),
+            ]
+        )
+
+    async def _gate(self, request: Request) -> Response | None:
+        self.calls.append(f"{request.method} {request.url.path}")
+        if self.down:
+            self.down -= 1
+            return Response("Service Unavailable", status_code=503)
+        expected = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+        if request.headers.get("authorization") != f"Basic {expected}":
+            return JSONResponse(
+                {"errorMessages": ["Client must be authenticated to access this resource."]},
+                status_code=401,
+            )
+        return None
+
+    async def create(self, request: Request) -> Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        fields = (await request.json()).get("fields", {})
+        errors = {}
+        if fields.get("project", {}).get("key") not in self.projects:
+            errors["project"] = "Specify a valid project ID or key"
+        if not fields.get("summary"):
+            errors["summary"] = "You must specify a summary of the issue."
+        if fields.get("description", {}).get("type") != "doc":
+            errors["description"] = "Operation value must be an Atlassian Document."
+        if not fields.get("issuetype", {}).get("name"):
+            errors["issuetype"] = "Specify an issue type"
+        if errors:
+            return JSONResponse({"errorMessages": [], "errors": errors}, status_code=400)
+        issue_id = str(next(self._ids))
+        key = f"{fields['project']['key']}-{len(self.issues) + 1}"
+        self.issues[key] = Issue(issue_id, key, fields)
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {"id": issue_id, "key": key, "self": f"{base}/rest/api/3/issue/{issue_id}"},
+            status_code=201,
+        )
+
+    def _issue(self, request: Request) -> Issue | None:
+        return self.issues.get(request.path_params["key"])
+
+    async def comment(self, request: Request) -> Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        issue = self._issue(request)
+        if issue is None:
+            return JSONResponse({"errorMessages": ["Issue does not exist"]}, status_code=404)
+        body = (await request.json()).get("body")
+        comment_id = str(next(self._ids))
+        issue.comments.append(body)
+        return JSONResponse({"id": comment_id, "body": body}, status_code=201)
+
+    async def transition(self, request: Request) -> Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        issue = self._issue(request)
+        if issue is None:
+            return JSONResponse({"errorMessages": ["Issue does not exist"]}, status_code=404)
+        wanted = (await request.json()).get("transition", {}).get("id")
+        if wanted not in self.transition_ids:
+            return JSONResponse(
+                {"errorMessages": [f"Transition id '{wanted}' is not valid for this issue."]},
+                status_code=400,
+            )
+        issue.transitions.append(wanted)
+        return Response(status_code=204)
