@@ -9,6 +9,11 @@ loopback port; saves the bytes of `/api/v2/summary.json` and `/status` it answer
 those files with nginx (the ceiling: static bytes from memory) on another port; then runs wrk
 against the four URLs in turn and prints requests per second and p99 latency for each.
 
+Besides requests per second, each row gives the CPU time the server's processes used during
+the run and so its requests per CPU-second: on a machine shared with other work the first
+figure drops, the second hardly moves. The load average is printed with the results.
+`--processes N` runs `tocsin serve --processes N` (several processes sharing the port).
+
 Needs `wrk` and `nginx` on the PATH (Debian: `apt-get install wrk nginx-light`). The goal is at
 least 5,000 requests a second with p99 under 50 ms for Tocsin, as close to nginx as caching
 allows.
@@ -170,12 +175,54 @@ def wrk(url: str, seconds: int, connections: int, threads: int) -> tuple[float, 
     )
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (uvicorn's and nginx's worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo.extend(int(child) for child in task.read_text().split())
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process tree so far."""
+    ticks = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, pid: int, args: argparse.Namespace) -> tuple[float, float, int, float]:
+    """(requests/s, p99 ms, errors, server CPU seconds) of one wrk run against `url`."""
+    before = cpu_seconds(pid)
+    rps, p99, errors = wrk(url, args.seconds, args.connections, args.threads)
+    return rps, p99, errors, cpu_seconds(pid) - before
+
+
+def row(
+    path: str, size: str, label: str, result: tuple[float, float, int, float], seconds: int
+) -> str:
+    rps, p99, errors, cpu = result
+    per_cpu = rps * seconds / cpu if cpu > 0 else float("nan")
+    return (
+        f"| `{path}` | {size} | {label} | {rps:,.0f} | {p99:.1f} ms | {cpu:.1f} s | "
+        f"{per_cpu:,.0f} | {errors} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default=None)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -195,7 +242,15 @@ def main() -> None:
         }
         tocsin_bin = str(Path(sys.executable).with_name("tocsin"))
         server = subprocess.Popen(
-            [tocsin_bin, "serve", "--no-worker", "--port", str(tocsin_port)],
+            [
+                tocsin_bin,
+                "serve",
+                "--no-worker",
+                "--port",
+                str(tocsin_port),
+                "--processes",
+                str(args.processes),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -219,26 +274,29 @@ def main() -> None:
             static = f"http://127.0.0.1:{nginx_port}"
             wait_for(f"{static}/status")
             sizes = {p: len(fetch(f"{base}{p}")) for p in ("/api/v2/summary.json", "/status")}
+            load = os.getloadavg()
             print(
                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
                 f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
                 f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, "
-                f"database {url.split(':', 1)[0]}"
+                f"database {url.split(':', 1)[0]}, {args.processes} Tocsin process(es), "
+                f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
             )
-            print("| path | bytes | server | requests/s | p99 latency | errors |")
-            print("|---|---:|---|---:|---:|---:|")
+            print(
+                "| path | bytes | server | requests/s | p99 latency | server CPU "
+                "| requests per CPU-second | errors |"
+            )
+            print("|---|---:|---|---:|---:|---:|---:|---:|")
+            servers = (("nginx (static copy)", static, nginx.pid), ("Tocsin", base, server.pid))
             for path in ("/api/v2/summary.json", "/status"):
-                for label, origin in (("nginx (static copy)", static), ("Tocsin", base)):
-                    rps, p99, errors = wrk(
-                        origin + path, args.seconds, args.connections, args.threads
-                    )
-                    print(
-                        f"| `{path}` | {sizes[path]:,} | {label} | {rps:,.0f} | "
-                        f"{p99:.1f} ms | {errors} |"
-                    )
-            # The floor of the framework itself: the smallest route Tocsin has, same server.
-            rps, p99, errors = wrk(f"{base}/healthz", args.seconds, args.connections, args.threads)
-            print(f"| `/healthz` (reference) | — | Tocsin | {rps:,.0f} | {p99:.1f} ms | {errors} |")
+                for label, origin, pid in servers:
+                    result = measured(origin + path, pid, args)
+                    print(row(path, f"{sizes[path]:,}", label, result, args.seconds))
+            # The framework's own floor: the smallest route Tocsin has, same server.
+            result = measured(f"{base}/healthz", server.pid, args)
+            print(row("/healthz", "—", "Tocsin (reference)", result, args.seconds))
+            load = os.getloadavg()
+            print(f"load average afterwards {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         finally:
             if nginx is not None:
                 nginx.terminate()

@@ -13,6 +13,7 @@ from tocsin.config import Settings, get_settings
 from tocsin.db.engine import make_engine, make_sessionmaker
 from tocsin.observability import BodySizeLimitMiddleware, RequestContextMiddleware
 from tocsin.routes import include_routes
+from tocsin.statuspage.fastpath import StatusFastPath
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -55,5 +56,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         max_age=600,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Inside the request id and metrics, ahead of everything else: cached public answers.
+    app.add_middleware(StatusFastPath)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -80,6 +80,14 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Serve HTTP only; run `tocsin worker` elsewhere.")
     ] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (one Python process uses one CPU); "
+            "each runs its own in-process worker unless --no-worker.",
+        ),
+    ] = 1,
 ) -> None:
     """Apply migrations, then serve the web UI and API (with an in-process worker by default)."""
     import uvicorn
@@ -90,10 +98,38 @@ def serve(
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(migrate(settings))
-    application = create_app(settings, run_worker=not no_worker)
-    uvicorn.run(
-        application, host=host, port=port, log_level="warning", access_log=False, proxy_headers=True
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    if processes == 1:
+        uvicorn.run(create_app(settings, run_worker=not no_worker), **options)
+        return
+    # Each process builds its own application (and caches) from the import string.
+    factory = "served_web_only" if no_worker else "served_with_worker"
+    uvicorn.run(f"tocsin.cli:{factory}", factory=True, workers=processes, **options)
+
+
+def served_with_worker() -> Any:
+    """The application of one `tocsin serve --processes N` process."""
+    return _served(run_worker=True)
+
+
+def served_web_only() -> Any:
+    """The same for `--no-worker`."""
+    return _served(run_worker=False)
+
+
+def _served(*, run_worker: bool) -> Any:
+    from tocsin.app import create_app
+    from tocsin.observability import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, run_worker=run_worker)
 
 
 @app.command()

@@ -1,6 +1,6 @@
-"""REST routes of communications: an incident's updates, previews, messages and cadence
-(/api/v1/incidents/{ref}/comms/…), audience templates (/api/v1/comms/templates) and the comms
-log for auditors (/api/v1/comms/log)."""
+"""REST routes of communications: an incident's updates, previews, messages, deliveries and
+cadence (/api/v1/incidents/{ref}/comms/…), audience templates (/api/v1/comms/templates),
+stakeholder groups (/api/v1/comms/groups) and the comms log for auditors (/api/v1/comms/log)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
+from tocsin.comms import delivery, log, service, stakeholders
 from tocsin.comms import handlers as _handlers  # noqa: F401  (the cadence timer)
-from tocsin.comms import log, service, stakeholders
 from tocsin.comms.chain import CHAINED_FIELDS, canonical_time
 from tocsin.comms.schemas import (
     BriefOut,
+    DeliveryOut,
     GroupCadence,
+    GroupIn,
+    GroupOut,
     InquiryAnswer,
     InquiryIn,
     InquiryOut,
@@ -35,6 +38,8 @@ from tocsin.comms.schemas import (
     StatementOut,
     TemplateIn,
     TemplateOut,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
     UpdateIn,
     UpdateOut,
     VerifyOut,
@@ -218,6 +223,37 @@ async def save_template(
 ) -> TemplateOut:
     """Store a new version; refused (422, field `body`) when it cannot render."""
     return await service.save_template(session, who, audience, severity, body.body)
+
+
+@router.post("/comms/templates/{audience}/preview", response_model=TemplatePreviewOut)
+async def preview_template(
+    audience: Audience, body: TemplatePreviewIn, who: Principal = WRITE, session: AsyncSession = DB
+) -> TemplatePreviewOut:
+    """Render a template as edited with the incident's latest update; nothing is stored.
+    Refused (422, field `body`) when it cannot render for the audience."""
+    return await service.preview_template(session, who, audience, body.body, body.incident)
+
+
+@router.get(INCIDENT + "/deliveries", response_model=list[DeliveryOut])
+async def list_deliveries(
+    ref: str, who: Principal = WRITE, session: AsyncSession = DB
+) -> list[DeliveryOut]:
+    """Where each published message and brief went, and whether it arrived."""
+    return await delivery.list_deliveries(session, who, ref)
+
+
+@router.get("/comms/groups", response_model=list[GroupOut])
+async def list_groups(who: Principal = WRITE, session: AsyncSession = DB) -> list[GroupOut]:
+    """The stakeholder groups Tocsin delivers to, with their addresses and chat channel."""
+    return await delivery.list_groups(session)
+
+
+@router.put("/comms/groups/{audience}", response_model=GroupOut)
+async def save_group(
+    audience: Audience, body: GroupIn, who: Principal = APPROVE, session: AsyncSession = DB
+) -> GroupOut:
+    """Replace the group's e-mail addresses and chat channel."""
+    return await delivery.save_group(session, who, audience, body)
 
 
 @router.get("/comms/log", response_model=list[LogEntryOut])

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.clock import utcnow
-from tocsin.db.base import Base, IdMixin
+from tocsin.db.base import Base, IdMixin, JSONType
 
 
 class CommsLogEntry(IdMixin, Base):
@@ -173,3 +173,54 @@ class CommsStatementAck(IdMixin, Base):
     team: Mapped[str] = mapped_column(sa.String(32))
     by: Mapped[str] = mapped_column(sa.String(320))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CommsStakeholderGroup(IdMixin, Base):
+    """Where a stakeholder group's messages go: the group is named like its audience, and its
+    published messages are e-mailed to each address and posted to its chat channel, if any."""
+
+    __tablename__ = "comms_stakeholder_groups"
+
+    audience: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    emails: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    chat_channel: Mapped[str] = mapped_column(sa.String(100), default="")
+    """a Slack channel ID (C0123…); empty: no chat delivery"""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(sa.String(320))
+
+
+class CommsDelivery(IdMixin, Base):
+    """One published message (or executive brief) on its way to one address. Sending happens
+    in a job, never in the request; the comms log gets an entry when it was actually sent."""
+
+    __tablename__ = "comms_deliveries"
+
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    """what was delivered where (message-12/email/ops@example.com): each at most once"""
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("comms_messages.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    """what was published: message or executive_brief"""
+    audience: Mapped[str] = mapped_column(sa.String(32))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    """email or chat"""
+    address: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    text: Mapped[str] = mapped_column(sa.Text)
+    """the exact text published, fixed when it was published"""
+    actor_type: Mapped[str] = mapped_column(sa.String(16))
+    actor_id: Mapped[int | None]
+    actor_label: Mapped[str] = mapped_column(sa.String(320))
+    """who published it: the delivery is on their behalf"""
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    """queued, sent, failed (retried until the job gives up)"""
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    provider_id: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    log_seq: Mapped[int | None]

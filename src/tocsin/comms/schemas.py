@@ -185,3 +185,53 @@ class StatementOut(Output):
     """unified diff from the previous version (empty for the first)"""
     acknowledged: list[StatementAckOut]
     unacknowledged: list[str]
+
+
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$", max_length=320)
+]
+SlackChannel = Annotated[str, StringConstraints(pattern=r"^([CG][A-Z0-9]{2,40})?$")]
+
+
+class GroupIn(Input):
+    emails: list[Email] = Field(default_factory=list, max_length=200)
+    """every address receives the group's published messages by e-mail"""
+    chat_channel: SlackChannel = ""
+    """a Slack channel ID (C0123ABC); empty for none"""
+
+
+class GroupOut(Output):
+    audience: Audience
+    emails: list[str]
+    chat_channel: str
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class DeliveryOut(Output):
+    id: int
+    kind: str
+    message_id: int | None
+    audience: str
+    channel: str
+    address: str
+    status: Literal["queued", "sent", "failed"]
+    attempts: int
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    log_seq: int | None
+
+
+class TemplatePreviewIn(Input):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    incident: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    """the incident whose latest update the template is rendered with (INC-42)"""
+
+
+class TemplatePreviewOut(Output):
+    audience: Audience
+    incident: str
+    update_id: int | None
+    """None when the incident has no update yet: only its own fields are filled in"""
+    text: str

@@ -19,7 +19,7 @@ from tocsin.auth.models import User
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.clock import utcnow
-from tocsin.comms import log, stakeholders
+from tocsin.comms import delivery, log, stakeholders
 from tocsin.comms import templates as tpl
 from tocsin.comms.models import CommsCadence, CommsMessage, CommsTemplate, CommsUpdate
 from tocsin.comms.schemas import (
@@ -30,6 +30,7 @@ from tocsin.comms.schemas import (
     PreviewIn,
     Rendering,
     TemplateOut,
+    TemplatePreviewOut,
     UpdateIn,
     UpdateOut,
 )
@@ -240,6 +241,34 @@ async def save_template(
     return out
 
 
+async def preview_template(
+    session: AsyncSession, who: Who, audience: Audience, body: str, ref: str
+) -> TemplatePreviewOut:
+    """A template being edited, rendered with an incident's latest update as its audience would
+    receive it; nothing is stored. A template that does not render is refused on `body`."""
+    require(who, Permission.COMMS_WRITE)
+    try:
+        incident = await load(session, who, ref)
+    except NotFound as exc:
+        raise Invalid("incident", f"there is no incident {ref}") from exc
+    update = await session.scalar(
+        sa.select(CommsUpdate)
+        .where(CommsUpdate.incident_id == incident.id)
+        .order_by(CommsUpdate.id.desc())
+        .limit(1)
+    )
+    try:
+        text = tpl.render(body, audience, _values(incident, update or UpdateIn()))
+    except tpl.RenderError as exc:
+        raise Invalid("body", str(exc)) from exc
+    return TemplatePreviewOut(
+        audience=audience,
+        incident=ref_of(incident.id),
+        update_id=update.id if update else None,
+        text=text,
+    )
+
+
 async def render_for(
     session: AsyncSession, incident: Incident, values: UpdateIn | CommsUpdate, audience: Audience
 ) -> Rendering:
@@ -413,7 +442,8 @@ async def approve_message(session: AsyncSession, who: Who, ref: str, message_id:
 
 async def publish_message(session: AsyncSession, who: Who, ref: str, message_id: int) -> MessageOut:
     """External messages must be approved first; messages to responders go out as written.
-    Publishing writes the exact text to the comms log."""
+    Publishing writes the exact text to the comms log and plans its delivery to the group's
+    addresses (sent by jobs, each logged again when it went out)."""
     row = await _message(session, who, ref, message_id)
     external = Audience(row.audience) in tpl.EXTERNAL
     require(who, Permission.COMMS_APPROVE if external else Permission.COMMS_WRITE)
@@ -438,6 +468,7 @@ async def publish_message(session: AsyncSession, who: Who, ref: str, message_id:
     row.status = "published"
     row.published_at = entry.at
     row.log_seq = entry.seq
+    await delivery.plan_message(session, incident, row, actor)
     audit.record(
         session,
         actor,

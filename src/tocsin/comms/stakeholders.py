@@ -18,7 +18,7 @@ from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.catalog.models import Service
 from tocsin.clock import utcnow
-from tocsin.comms import log
+from tocsin.comms import delivery, log
 from tocsin.comms.executive_rules import Facts, crossed
 from tocsin.comms.models import (
     CommsExecutiveBrief,
@@ -160,11 +160,21 @@ async def evaluate_briefs(session: AsyncSession, incident: Incident, who: Who) -
                     log_seq=entry.seq,
                 )
             )
+            subject = f"Executive brief: {ref_of(incident.id)} {title}"
+            await delivery.plan_brief(
+                session,
+                incident,
+                threshold=crossing.threshold,
+                executive=executive,
+                subject=subject,
+                text=text,
+                actor=actor,
+            )
             await _notify(
                 session,
                 executive,
                 incident,
-                f"Executive brief: {ref_of(incident.id)} {title}",
+                subject,
                 text,
                 f"comms-brief-{incident.id}-{crossing.threshold}",
             )
@@ -288,7 +298,7 @@ async def list_inquiries(session: AsyncSession, who: Who) -> list[InquiryOut]:
     return [_inquiry_out(r) for r in rows]
 
 
-def _is_spokesperson(who: Who) -> bool:
+def is_spokesperson(who: Who) -> bool:
     email = who.email if isinstance(who, Principal) else None
     people = {e.lower() for e in get_settings().comms_spokespeople}
     return email is not None and email.lower() in people
@@ -299,7 +309,7 @@ async def answer_inquiry(
 ) -> InquiryOut:
     """Only a designated spokesperson publishes a media statement; it goes to the log."""
     require(who, Permission.COMMS_WRITE)
-    if not _is_spokesperson(who):
+    if not is_spokesperson(who):
         raise ProblemError(403, "Forbidden", "only a designated spokesperson may answer the press")
     row = await session.get(CommsMediaInquiry, inquiry_id)
     if row is None:

@@ -1,24 +1,38 @@
 """Communications pages: the panel on an incident page (cadence per group, messages and their
-approval, writing an update with a preview per audience), its own page for browsers without
-scripts, and the comms log page for admins. Forms go through the same use cases as the API."""
+approval and delivery, writing an update with a preview per audience), its own page for
+browsers without scripts, audience templates (versions, editing, preview against an incident),
+stakeholder groups' addresses, media inquiries with the spokesperson's statement, and the comms
+log page for admins. Forms go through the same use cases as the API."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
-from tocsin.comms import log, service
-from tocsin.comms.schemas import MessageIn, PreviewIn, Rendering
+from tocsin.clock import utcnow
+from tocsin.comms import delivery, log, service, stakeholders
+from tocsin.comms.schemas import (
+    GroupIn,
+    InquiryAnswer,
+    InquiryIn,
+    MessageIn,
+    PreviewIn,
+    Rendering,
+    TemplatePreviewIn,
+)
 from tocsin.comms.templates import Audience
 from tocsin.db.session import get_session
 from tocsin.incidents import service as incidents
+from tocsin.policy import service as policy
 from tocsin.web import forms
 from tocsin.web.templating import is_htmx, render
 
@@ -54,6 +68,11 @@ async def _panel(
         incident=incident,
         cadence=await service.cadence(session, principal, ref),
         messages=await service.list_messages(session, principal, ref),
+        deliveries=(
+            await delivery.list_deliveries(session, principal, ref)
+            if principal.can(Permission.COMMS_WRITE)
+            else []
+        ),
         may_write=principal.can(Permission.COMMS_WRITE),
         may_approve=principal.can(Permission.COMMS_APPROVE),
         audiences=list(Audience),
@@ -174,3 +193,292 @@ async def log_page(
     count, broken = await log.verify(session)
     entries = list(reversed(await log.entries(session)))[:500]
     return render(request, "comms/log.html", entries=entries, count=count, broken=broken)
+
+
+# --- audience templates ---------------------------------------------------------------------
+
+
+def _templates_url(audience: Audience, severity: str) -> str:
+    query = f"?severity={quote(severity)}" if severity else ""
+    return f"/comms/templates/{audience.value}{query}"
+
+
+@router.get("/comms/templates")
+async def templates_page(
+    request: Request,
+    severity: str = Query(default="", max_length=50),
+    principal: Principal = WRITE,
+    session: AsyncSession = DB,
+) -> HTMLResponse:
+    """The template each audience uses now, for one severity or for all."""
+    return render(
+        request,
+        "comms/templates.html",
+        templates=await service.list_templates(session, severity),
+        severity=severity,
+        severities=await policy.list_severities(session),
+    )
+
+
+async def _template_page(
+    request: Request,
+    session: AsyncSession,
+    audience: Audience,
+    severity: str,
+    *,
+    body: str | None = None,
+    incident: str = "",
+    errors: forms.FormErrors | None = None,
+    preview: Any = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    versions = await service.template_versions(session, audience, severity)
+    if body is None:
+        body = (await service.current_template(session, audience, severity))[1]
+    return render(
+        request,
+        "comms/template.html",
+        status_code=status_code,
+        audience=audience,
+        severity=severity,
+        versions=versions,
+        body=body,
+        incident=incident,
+        errors=errors or forms.FormErrors(),
+        preview=preview,
+    )
+
+
+@router.get("/comms/templates/{audience}")
+async def template_page(
+    request: Request,
+    audience: Audience,
+    severity: str = Query(default="", max_length=50),
+    principal: Principal = WRITE,
+    session: AsyncSession = DB,
+) -> HTMLResponse:
+    """Its versions, newest first, and a form to write the next one."""
+    return await _template_page(request, session, audience, severity)
+
+
+@router.post("/comms/templates/{audience}")
+async def template_save(
+    request: Request, audience: Audience, principal: Principal = WRITE, session: AsyncSession = DB
+) -> Response:
+    form = await request.form()
+    body, severity = _raw(form, "body"), forms.text(form, "severity")[:50]
+
+    async def _save() -> Any:
+        return await service.save_template(session, principal, audience, severity, body)
+
+    _, errors = await forms.attempt(session, _save)
+    if errors:
+        return await _template_page(
+            request,
+            session,
+            audience,
+            severity,
+            body=body,
+            incident=forms.text(form, "incident"),
+            errors=errors,
+            status_code=422,
+        )
+    return RedirectResponse(_templates_url(audience, severity), status_code=303)
+
+
+@router.post("/comms/templates/{audience}/preview")
+async def template_preview(
+    request: Request, audience: Audience, principal: Principal = WRITE, session: AsyncSession = DB
+) -> HTMLResponse:
+    """The template as written in the form, rendered with the incident's latest update."""
+    form = await request.form()
+    body, severity = _raw(form, "body"), forms.text(form, "severity")[:50]
+    ref = forms.text(form, "incident")
+
+    async def _preview() -> Any:
+        values = TemplatePreviewIn.model_validate({"body": body, "incident": ref})
+        return await service.preview_template(
+            session, principal, audience, values.body, values.incident
+        )
+
+    preview, errors = await forms.attempt(session, _preview)
+    return await _template_page(
+        request,
+        session,
+        audience,
+        severity,
+        body=body,
+        incident=ref,
+        errors=errors,
+        preview=preview,
+        status_code=422 if errors else 200,
+    )
+
+
+def _raw(form: Any, name: str) -> str:
+    """A template's text exactly as typed: its whitespace is part of the message."""
+    value = form.get(name)
+    return value.replace("\r\n", "\n") if isinstance(value, str) else ""
+
+
+# --- stakeholder groups ---------------------------------------------------------------------
+
+
+async def _groups_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    errors: forms.FormErrors | None = None,
+    failed: str = "",
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "comms/groups.html",
+        status_code=status_code,
+        groups=await delivery.list_groups(session),
+        may_approve=principal.can(Permission.COMMS_APPROVE),
+        errors=errors or forms.FormErrors(),
+        failed=failed,
+        values=values or {},
+    )
+
+
+@router.get("/comms/groups")
+async def groups_page(
+    request: Request, principal: Principal = WRITE, session: AsyncSession = DB
+) -> HTMLResponse:
+    """Where each group's published messages are delivered."""
+    return await _groups_page(request, session, principal)
+
+
+@router.post("/comms/groups/{audience}")
+async def group_save(
+    request: Request, audience: Audience, principal: Principal = APPROVE, session: AsyncSession = DB
+) -> Response:
+    form = await request.form()
+    values = {
+        "emails": forms.text(form, "emails"),
+        "chat_channel": forms.text(form, "chat_channel"),
+    }
+
+    async def _save() -> Any:
+        body = GroupIn.model_validate(
+            {"emails": forms.split_list(values["emails"]), "chat_channel": values["chat_channel"]}
+        )
+        return await delivery.save_group(session, principal, audience, body)
+
+    _, errors = await forms.attempt(session, _save)
+    if errors:
+        return await _groups_page(
+            request,
+            session,
+            principal,
+            errors=errors,
+            failed=audience.value,
+            values=values,
+            status_code=422,
+        )
+    return RedirectResponse("/comms/groups", status_code=303)
+
+
+# --- media inquiries ----------------------------------------------------------------------------
+
+INQUIRY_FIELDS = ("incident", "outlet", "reporter", "question", "deadline")
+
+
+async def _media_page(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    errors: forms.FormErrors | None = None,
+    values: dict[str, str] | None = None,
+    answering: int | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    inquiries = await stakeholders.list_inquiries(session, principal)
+    far = datetime.max.replace(tzinfo=UTC)
+    # Open ones first, the nearest deadline on top: that is the order they must be answered in.
+    inquiries.sort(key=lambda i: (i.status != "open", i.deadline or far))
+    return render(
+        request,
+        "comms/media.html",
+        status_code=status_code,
+        inquiries=inquiries,
+        spokesperson=stakeholders.is_spokesperson(principal),
+        now=utcnow(),
+        errors=errors or forms.FormErrors(),
+        values=values or {},
+        answering=answering,
+    )
+
+
+@router.get("/comms/media-inquiries")
+async def media_page(
+    request: Request, principal: Principal = WRITE, session: AsyncSession = DB
+) -> HTMLResponse:
+    """Press inquiries with their deadlines and answers, and the intake form."""
+    return await _media_page(request, session, principal)
+
+
+def _utc_input(value: str) -> str | None:
+    """A `datetime-local` input carries no zone; the form asks for UTC."""
+    if not value:
+        return None
+    if value.endswith("Z") or "+" in value[10:] or "-" in value[10:]:
+        return value
+    return value + "Z"
+
+
+@router.post("/comms/media-inquiries")
+async def media_submit(
+    request: Request, principal: Principal = WRITE, session: AsyncSession = DB
+) -> Response:
+    form = await request.form()
+    values = {name: forms.text(form, name) for name in INQUIRY_FIELDS}
+
+    async def _log() -> Any:
+        body = InquiryIn.model_validate(
+            {
+                **values,
+                "incident": values["incident"] or None,
+                "deadline": _utc_input(values["deadline"]),
+            }
+        )
+        return await stakeholders.log_inquiry(session, principal, body)
+
+    _, errors = await forms.attempt(session, _log)
+    if errors:
+        return await _media_page(
+            request, session, principal, errors=errors, values=values, status_code=422
+        )
+    return RedirectResponse("/comms/media-inquiries", status_code=303)
+
+
+@router.post("/comms/media-inquiries/{inquiry_id}/answer")
+async def media_answer(
+    request: Request, inquiry_id: int, principal: Principal = WRITE, session: AsyncSession = DB
+) -> Response:
+    """Only a designated spokesperson: anyone else gets 403 from the use case."""
+    form = await request.form()
+    statement = forms.text(form, "statement")
+
+    async def _answer() -> Any:
+        body = InquiryAnswer.model_validate({"statement": statement})
+        return await stakeholders.answer_inquiry(session, principal, inquiry_id, body.statement)
+
+    _, errors = await forms.attempt(session, _answer)
+    if errors:
+        return await _media_page(
+            request,
+            session,
+            principal,
+            errors=errors,
+            values={"statement": statement},
+            answering=inquiry_id,
+            status_code=errors.status,
+        )
+    return RedirectResponse(f"/comms/media-inquiries#inquiry-{inquiry_id}", status_code=303)

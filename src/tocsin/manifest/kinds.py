@@ -43,6 +43,7 @@ from tocsin.manifest.plan import changed_fields
 from tocsin.oncall.manifest import HANDLERS as ONCALL_HANDLERS
 from tocsin.policy import service as policy
 from tocsin.policy.schemas import SECTIONS, SeverityCreate, SeverityPolicyIn, SeverityUpdate
+from tocsin.statuspage.manifest import HANDLERS as STATUSPAGE_HANDLERS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -446,6 +447,7 @@ HANDLERS: list[KindHandler] = [
     *ONCALL_HANDLERS,
     *ALERT_HANDLERS,
     *CHECK_HANDLERS,
+    *STATUSPAGE_HANDLERS,
 ]
 
 

@@ -1,13 +1,20 @@
 """Telling subscribers: the fan-out of one update into batch jobs, and each batch's sends.
 
 A batch that could not reach some subscribers succeeds anyway and enqueues a smaller batch of
-just those for later, so a retry never sends twice to the ones already reached.
+just those for later, so a retry never sends twice to the ones already reached. (A worker that
+dies in the middle of a batch leaves the whole batch to be run again once its lease expires,
+so those already reached then hear the update twice.)
+
+A batch's e-mails go over one SMTP connection, one after another, and the message is rendered
+once per batch (only the unsubscribe link differs): a connection and a MIME build per message
+cost more CPU than anything else here, and the worker may share its event loop with the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +36,9 @@ from tocsin.statuspage.models import StatusIncident, StatusIncidentUpdate, Statu
 RETRY_DELAY = timedelta(minutes=1)
 MAX_ROUNDS = 5
 CONCURRENCY = 20
+_mail_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def fan_out(session: AsyncSession, update_id: int) -> int:
@@ -141,28 +151,77 @@ def _payload(
     }
 
 
-async def _send_one(
+async def _mail(
     settings: Settings,
-    subscriber: Subscriber,
+    subscribers: list[Subscriber],
     page: StatusPage,
     incident: StatusIncident,
     update: StatusIncidentUpdate,
-) -> None:
-    leave = service.link(subscriber, "unsubscribe")
-    if subscriber.mode == "email":
-        subject, text, body = _message(page, incident, update, leave)
-        await email_channel.send(settings, subscriber.address, subject, text, body)
-    else:
-        payload = _payload(page, incident, update)
-        payload["meta"]["unsubscribe"] = leave
-        await webhook_channel.send(
-            settings,
-            subscriber.address,
-            subscriber.secret or "",
-            payload,
-            timestamp=int(utcnow().timestamp()),
-            key=f"statuspage-{update.id}-{subscriber.id}",
-        )
+) -> dict[int, ChannelError]:
+    """E-mail one batch over a single SMTP connection, the message rendered once; returns
+    the subscribers it could not reach and why."""
+    if not subscribers:
+        return {}
+    # Composing the MIME message takes a few milliseconds of CPU: off the event loop, which
+    # may be serving API requests in the same process.
+    circular = await asyncio.to_thread(
+        email_channel.Circular, settings, lambda leave: _message(page, incident, update, leave)
+    )
+    errors: dict[int, ChannelError] = {}
+    async with _mail_gate(settings), email_channel.Mailer(settings) as mailer:
+        for subscriber in subscribers:
+            try:
+                await mailer.send_circular(
+                    circular, subscriber.address, service.link(subscriber, "unsubscribe")
+                )
+            except ChannelError as exc:
+                errors[subscriber.id] = exc
+    return errors
+
+
+def _mail_gate(settings: Settings) -> asyncio.Semaphore:
+    """How many batches this process e-mails at once (`statuspage_smtp_connections`). Against a
+    nearby SMTP server sending is CPU-bound on our side: more connections would not send
+    faster, they would only lengthen every turn of the event loop, which the API may share."""
+    loop = asyncio.get_running_loop()
+    gate = _mail_gates.get(loop)
+    if gate is None:
+        gate = _mail_gates[loop] = asyncio.Semaphore(settings.statuspage_smtp_connections)
+    return gate
+
+
+async def _post(
+    settings: Settings,
+    subscribers: list[Subscriber],
+    page: StatusPage,
+    incident: StatusIncident,
+    update: StatusIncidentUpdate,
+) -> dict[int, ChannelError]:
+    """Call the webhook subscribers of one batch, a few at a time; returns the failures."""
+    body = _payload(page, incident, update)
+    stamp = int(utcnow().timestamp())
+    gate = asyncio.Semaphore(CONCURRENCY)
+    errors: dict[int, ChannelError] = {}
+
+    async def one(subscriber: Subscriber) -> None:
+        payload = body | {
+            "meta": body["meta"] | {"unsubscribe": service.link(subscriber, "unsubscribe")}
+        }
+        async with gate:
+            try:
+                await webhook_channel.send(
+                    settings,
+                    subscriber.address,
+                    subscriber.secret or "",
+                    payload,
+                    timestamp=stamp,
+                    key=f"statuspage-{update.id}-{subscriber.id}",
+                )
+            except ChannelError as exc:
+                errors[subscriber.id] = exc
+
+    await asyncio.gather(*(one(s) for s in subscribers))
+    return errors
 
 
 async def deliver_batch(session: AsyncSession, payload: dict[str, Any]) -> list[int]:
@@ -177,26 +236,20 @@ async def deliver_batch(session: AsyncSession, payload: dict[str, Any]) -> list[
     ids = [int(i) for i in payload["subscribers"]]
     subscribers = list(
         await session.scalars(
-            sa.select(Subscriber).where(
-                Subscriber.id.in_(ids), Subscriber.unsubscribed_at.is_(None)
-            )
+            sa.select(Subscriber)
+            .where(Subscriber.id.in_(ids), Subscriber.unsubscribed_at.is_(None))
+            .order_by(Subscriber.id)
         )
     )
     await session.commit()  # no transaction stays open while talking to the outside
     settings = get_settings()
-    gate = asyncio.Semaphore(CONCURRENCY)
-    failed: list[int] = []
-    refused: list[int] = []
-
-    async def one(subscriber: Subscriber) -> None:
-        async with gate:
-            try:
-                await _send_one(settings, subscriber, page, incident, update)
-            except ChannelError as exc:
-                (refused if exc.permanent else failed).append(subscriber.id)
-
-    await asyncio.gather(*(one(s) for s in subscribers))
-    reached = [s for s in subscribers if s.id not in failed and s.id not in refused]
+    mailed, posted = await asyncio.gather(
+        _mail(settings, [s for s in subscribers if s.mode == "email"], page, incident, update),
+        _post(settings, [s for s in subscribers if s.mode != "email"], page, incident, update),
+    )
+    errors = mailed | posted
+    failed = sorted(i for i, exc in errors.items() if not exc.permanent)
+    reached = [s for s in subscribers if s.id not in errors]
     if reached:
         await _log_batch(session, page, incident, update, reached)
     round_ = int(payload.get("round", 1))
@@ -204,9 +257,9 @@ async def deliver_batch(session: AsyncSession, payload: dict[str, Any]) -> list[
         await jobs.enqueue(
             session,
             service.DELIVER_KIND,
-            {"update_id": update.id, "subscribers": sorted(failed), "round": round_ + 1},
+            {"update_id": update.id, "subscribers": failed, "round": round_ + 1},
             run_at=utcnow() + RETRY_DELAY * round_,
-            idempotency_key=f"{service.DELIVER_KIND}:{update.id}:{min(failed)}:{round_ + 1}",
+            idempotency_key=f"{service.DELIVER_KIND}:{update.id}:{failed[0]}:{round_ + 1}",
         )
     return failed
 

@@ -29,6 +29,10 @@ class StatusPage(IdMixin, TimestampMixin, Base):
     """served at /status and /api/v2/…; exactly one page has it"""
     version: Mapped[int] = mapped_column(default=1)
     """bumped by every change that shows on the public page: the key of its render cache"""
+    email_subscriptions: Mapped[bool] = mapped_column(default=True)
+    """whether the public may subscribe by e-mail"""
+    webhook_subscriptions: Mapped[bool] = mapped_column(default=True)
+    """whether the public may subscribe a webhook"""
 
 
 class ComponentGroup(IdMixin, TimestampMixin, Base):

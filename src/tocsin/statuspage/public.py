@@ -42,12 +42,26 @@ JSON_DOCUMENTS = (
 )
 
 
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
 @dataclass(frozen=True)
 class Rendered:
+    """An answer ready for the wire: the framework's route and the fast path (see `fastpath`)
+    send these very header lists, so the two cannot drift apart."""
+
     key: tuple[int, int, str]
     body: bytes
     etag: str
     media_type: str
+    ok: Headers = ()
+    """the 200's headers, in the order the framework's `Response` would put them"""
+    not_modified: Headers = ()
+    """the 304's: the same but for the body's length and type"""
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """Whether a request's `If-None-Match` names this answer (so it gets a 304)."""
+        return self.etag in [t.strip() for t in (if_none_match or "").split(",")]
 
 
 Cache = dict[tuple[str, str], Rendered]
@@ -387,9 +401,21 @@ def store(
     key: tuple[int, int, str],
     body: bytes,
     media_type: str,
+    headers: dict[str, str] | None = None,
 ) -> Rendered:
+    """Keeps the answer with its ETag and its wire headers: `headers` first (as given), then
+    for the 200 its length and type."""
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    rendered = Rendered(key, body, etag, media_type)
+    common = tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in {"ETag": etag, **(headers or {})}.items()
+    )
+    ok = (
+        *common,
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", media_type.encode("latin-1")),
+    )
+    rendered = Rendered(key, body, etag, media_type, ok, common)
     cache[(slug or "", variant)] = rendered
     return rendered
 

@@ -792,6 +792,10 @@ async def subscribe(
         raise Invalid("email", "is not an e-mail address")
     if webhook and not _valid_webhook(webhook):
         raise Invalid("webhook", "must be an http(s) URL")
+    if email and not page.email_subscriptions:
+        raise Invalid("email", "this page does not take e-mail subscriptions")
+    if webhook and not page.webhook_subscriptions:
+        raise Invalid("webhook", "this page does not take webhook subscriptions")
     known = set(await session.scalars(sa.select(Component.id).where(Component.page_id == page.id)))
     for index, component_id in enumerate(component_ids):
         if component_id not in known:

@@ -5,7 +5,6 @@ cache with an ETag, and a matching If-None-Match gets 304 without a body."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,7 +16,7 @@ from tocsin.auth.principal import Principal
 from tocsin.clock import utcnow
 from tocsin.db.session import get_session
 from tocsin.errors import Invalid, NotFound
-from tocsin.statuspage import freshness, public, service
+from tocsin.statuspage import fastpath, freshness, public, service
 from tocsin.statuspage.models import StatusPage
 from tocsin.web.templating import templates
 
@@ -29,14 +28,6 @@ CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30"
 JSON = "application/json; charset=utf-8"
 
 
-def _state(request: Request, name: str) -> Any:
-    value = getattr(request.app.state, name, None)
-    if value is None:
-        value = {}
-        setattr(request.app.state, name, value)
-    return value
-
-
 async def _answer(
     request: Request,
     slug: str | None,
@@ -46,8 +37,8 @@ async def _answer(
 ) -> Response:
     """The cached bytes for the page's current version; the database is read only when this
     node's memo of the version has lapsed, and the page rendered only when it changed."""
-    memos: freshness.Memos = _state(request, "statuspage_versions")
-    cache: public.Cache = _state(request, "statuspage_cache")
+    shared = fastpath.tables(request.app)
+    memos, cache = shared.memos, shared.cache
     found = freshness.recall(memos, slug)
     hit = None
     if found is not None:
@@ -63,15 +54,26 @@ async def _answer(
             hit = public.cached(cache, slug, variant, key)
             if hit is None:
                 snapshot = await public.load(session, found[0])
-                hit = public.store(
-                    cache, slug, variant, key, await build(session, snapshot), media_type
-                )
-    headers = {"ETag": hit.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+                body = await build(session, snapshot)
+                hit = public.store(cache, slug, variant, key, body, media_type, _headers(variant))
+    fastpath.learn(request.scope, slug, variant)
+    if hit.matches(request.headers.get("if-none-match")):
+        return _wire(304, b"", hit.not_modified)
+    return _wire(200, hit.body, hit.ok)
+
+
+def _headers(variant: str) -> dict[str, str]:
+    headers = {"Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if variant.startswith("api:"):
         headers["Access-Control-Allow-Origin"] = "*"
-    if hit.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
-    return Response(hit.body, media_type=hit.media_type, headers=headers)
+    return headers
+
+
+def _wire(status: int, body: bytes, headers: public.Headers) -> Response:
+    """The stored header list as it is, the one the fast path sends too."""
+    response = Response(body, status_code=status)
+    response.raw_headers = list(headers)
+    return response
 
 
 def _html_builder(request: Request) -> Callable[..., Awaitable[bytes]]:
@@ -106,31 +108,37 @@ ATOM = "application/atom+xml; charset=utf-8"
 
 
 @router.get("/status/history.rss", summary="Incident history as RSS (default page)")
+@fastpath.serves_cache
 async def rss_default(request: Request, _: Principal = PUBLIC) -> Response:
     return await _answer(request, None, "rss", RSS, _rss)
 
 
 @router.get("/status/history.atom", summary="Incident history as Atom (default page)")
+@fastpath.serves_cache
 async def atom_default(request: Request, _: Principal = PUBLIC) -> Response:
     return await _answer(request, None, "atom", ATOM, _atom)
 
 
 @router.get("/status", response_class=HTMLResponse, summary="The public status page")
+@fastpath.serves_cache
 async def page_default(request: Request, _: Principal = PUBLIC) -> Response:
     return await _answer(request, None, "html", "text/html; charset=utf-8", _html_builder(request))
 
 
 @router.get("/status/{slug}", response_class=HTMLResponse, summary="A named public status page")
+@fastpath.serves_cache
 async def page_named(request: Request, slug: str, _: Principal = PUBLIC) -> Response:
     return await _answer(request, slug, "html", "text/html; charset=utf-8", _html_builder(request))
 
 
 @router.get("/status/{slug}/history.rss", summary="Incident history as RSS")
+@fastpath.serves_cache
 async def rss_named(request: Request, slug: str, _: Principal = PUBLIC) -> Response:
     return await _answer(request, slug, "rss", RSS, _rss)
 
 
 @router.get("/status/{slug}/history.atom", summary="Incident history as Atom")
+@fastpath.serves_cache
 async def atom_named(request: Request, slug: str, _: Principal = PUBLIC) -> Response:
     return await _answer(request, slug, "atom", ATOM, _atom)
 
@@ -160,7 +168,7 @@ def _json_routes(prefix: str, named: bool) -> None:
 
         router.add_api_route(
             path,
-            make(name),
+            fastpath.serves_cache(make(name)),
             methods=["GET"],
             summary=f"Statuspage API v2: {name}.json",
             tags=["public status page"],
@@ -277,3 +285,6 @@ async def subscribe_named(
 ) -> Response:
     page = await service.page_row(session, slug)
     return await _subscribe(request, session, page, email, webhook, components)
+
+
+fastpath.PUBLIC_ROUTES[:] = router.routes
