@@ -52,14 +52,14 @@ typecheck: setup
 # The whole suite runs on SQLite, then on PostgreSQL (a fresh database per run).
 # With CI=true the PostgreSQL leg is required; elsewhere it is skipped when no server answers.
 test: setup browser alertmanager lint typecheck
-	$(BIN)/python -m pytest -n 2 --db sqlite
-	$(BIN)/python -m pytest -n 2 --db postgresql
+	$(BIN)/python -m pytest -n 2 --durations=15 --db sqlite
+	$(BIN)/python -m pytest -n 2 --durations=15 --db postgresql
 
 test-sqlite: setup
-	$(BIN)/python -m pytest -n 2 --db sqlite
+	$(BIN)/python -m pytest -n 2 --durations=15 --db sqlite
 
 test-postgres: setup
-	$(BIN)/python -m pytest -n 2 --db postgresql
+	$(BIN)/python -m pytest -n 2 --durations=15 --db postgresql
 
 # Regenerates the initial migration from the models (before the first release only).
 migration: setup
