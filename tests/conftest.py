@@ -115,9 +115,23 @@ def database_url(db_kind: str, template_database: str, tmp_path: Path) -> Iterat
         yield f"sqlite+aiosqlite:///{target}"
         return
     yield template_database
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with psycopg.connect(_psycopg_dsn(template_database), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    _empty_postgres(_psycopg_dsn(template_database))
+
+
+def _empty_postgres(dsn: str) -> None:
+    """Leave the shared database as migrated for the next test. Only the tables this test
+    wrote to are truncated (found with one query): truncating all of them costs about half a
+    second, most of a typical test's time; then every used sequence starts at 1 again."""
+    names = [t.name for t in Base.metadata.sorted_tables]
+    probe = " UNION ALL ".join(f"(SELECT '{name}' FROM \"{name}\" LIMIT 1)" for name in names)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        used = ", ".join(f'"{row[0]}"' for row in conn.execute(probe))
+        if used:
+            conn.execute(f"TRUNCATE {used} CASCADE")
+        conn.execute(
+            "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
+            "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+        )
 
 
 @pytest.fixture
