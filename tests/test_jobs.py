@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +27,7 @@ from tocsin.jobs.models import Job, JobAttempt, JobStatus, Priority
 from tocsin.jobs.queue import ClaimedJob
 from tocsin.jobs.registry import JobContext, PermanentError, Registry, RetryLater, job_handler
 from tocsin.jobs.registry import registry as global_registry
-from tocsin.jobs.worker import Worker, run_worker_forever
+from tocsin.jobs.worker import Worker, jump_threshold, run_worker_forever
 
 Payload = dict[str, Any]
 
@@ -674,3 +677,71 @@ async def test_a_busy_worker_runs_an_urgent_job_before_the_jobs_it_already_holds
         async with asyncio.timeout(10):
             await task
     assert ran == ["backlog-0", "page", "backlog-1", "backlog-2", "backlog-3"]
+
+
+@pytest.mark.parametrize(
+    ("held", "newcomer"),
+    [(Priority.NORMAL, Priority.URGENT), (Priority.NORMAL + 5, Priority.NORMAL)],
+    ids=["urgent-over-normal", "no-wait-decision-over-waiting-ones"],
+)
+async def test_a_full_worker_takes_what_is_more_urgent_than_the_jobs_it_holds(
+    session: AsyncSession,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    handlers: Registry,
+    held: int,
+    newcomer: int,
+) -> None:
+    """During an alert storm the worker holds a full buffer of decisions that wait anyway
+    (their group wait ranks them after NORMAL); a decision that could page at once must not
+    queue behind all of them."""
+    ran: list[str] = []
+    entered, release, finished, newcomer_claimed = (asyncio.Event() for _ in range(4))
+
+    class Watched(Worker):
+        async def claim(self, limit: int, **options: Any) -> list[ClaimedJob]:
+            claimed = await super().claim(limit, **options)
+            if any(job.priority == newcomer for job in claimed):
+                newcomer_claimed.set()
+            return claimed
+
+    @job_handler("step", into=handlers)
+    async def step(ctx: JobContext, payload: Payload) -> None:
+        if payload["name"] == "backlog-0":
+            entered.set()
+            await release.wait()
+        ran.append(payload["name"])
+        if len(ran) == 5:
+            finished.set()
+
+    for n in range(4):
+        await service.enqueue(session, "step", {"name": f"backlog-{n}"}, priority=held)
+    await session.commit()
+    overrides = {"worker_concurrency": 1, "worker_batch_size": 4, "worker_poll_seconds": 60}
+    worker = Watched(settings.model_copy(update=overrides), sessionmaker, registry=handlers)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            await entered.wait()  # the worker holds all four: its buffer is full
+        await service.schedule(session, "step", {"name": "newcomer"}, priority=newcomer)
+        async with asyncio.timeout(10):
+            await newcomer_claimed.wait()
+        release.set()
+        async with asyncio.timeout(10):
+            await finished.wait()
+    finally:
+        release.set()
+        await worker.stop()
+        async with asyncio.timeout(10):
+            await task
+    assert ran == ["backlog-0", "newcomer", "backlog-1", "backlog-2", "backlog-3"]
+
+
+@given(st.lists(st.integers(min_value=-50, max_value=50), max_size=20))
+def test_a_full_worker_claims_urgent_jobs_and_nothing_as_lenient_as_what_it_holds(
+    held: list[int],
+) -> None:
+    threshold = jump_threshold(Counter(held))
+    assert threshold >= Priority.URGENT  # urgent work is always taken
+    if held:
+        assert threshold < max(held) or threshold == Priority.URGENT

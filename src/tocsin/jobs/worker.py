@@ -18,6 +18,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -59,6 +60,14 @@ def _slot(job: ClaimedJob) -> Slot:
     return (job.order, job)
 
 
+def jump_threshold(buffered: Counter[int]) -> int:
+    """The least urgent priority a full worker still claims: anything more urgent than the
+    least urgent job it holds, so during an alert storm a decision that could page at once is
+    not left behind a hundred claimed decisions that must wait anyway; urgent jobs always."""
+    held = [priority for priority, count in buffered.items() if count > 0]
+    return max(Priority.URGENT, max(held) - 1) if held else Priority.URGENT
+
+
 def _stop_slot(n: int) -> Slot:
     return ((2**62, utcnow(), n), None)
 
@@ -87,6 +96,7 @@ class Worker:
         self._rng = rng or random.Random()
         self._lease = timedelta(seconds=settings.job_lease_seconds)
         self._concurrency = settings.worker_concurrency
+        self._buffered: Counter[int] = Counter()
         self._batch = settings.worker_batch_size
         self._poll = settings.worker_poll_seconds
         self._held: dict[int, ClaimedJob] = {}
@@ -302,18 +312,20 @@ class Worker:
                 self._wake.clear()
                 room = self._batch - buffer.qsize()
                 if room < low_water:
-                    # Full enough: only what is urgent jumps the buffer. Runners wake us at
-                    # the low-water mark, enqueues whenever a job is committed.
+                    # Full enough: only what is more urgent than the least urgent job held
+                    # (and anything urgent) jumps the buffer. Runners wake us at the low-water
+                    # mark, enqueues whenever a job is committed.
                     if (early := next_urgent - time.monotonic()) > 0:
                         await asyncio.sleep(early)
-                    for job in await self.claim(self._batch, up_to_priority=Priority.URGENT):
-                        buffer.put_nowait(_slot(job))
+                    jump = jump_threshold(self._buffered)
+                    for job in await self.claim(self._batch, up_to_priority=jump):
+                        self._buffer(buffer, job)
                     next_urgent = time.monotonic() + URGENT_CLAIM_SECONDS
                     await self._sleep(self._poll)
                     continue
                 claimed = await self.claim(room)
                 for job in claimed:
-                    buffer.put_nowait(_slot(job))
+                    self._buffer(buffer, job)
                 if len(claimed) == room:
                     continue  # more may be due
                 due = None
@@ -333,6 +345,10 @@ class Worker:
                 log.exception("claiming jobs failed; retrying after the poll interval")
                 await self._sleep(self._poll)
 
+    def _buffer(self, buffer: asyncio.PriorityQueue[Slot], job: ClaimedJob) -> None:
+        buffer.put_nowait(_slot(job))
+        self._buffered[job.order[0]] += 1
+
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
@@ -343,9 +359,10 @@ class Worker:
     async def _runner(self, buffer: asyncio.PriorityQueue[Slot]) -> None:
         low_water = max(1, self._batch // 2)
         while True:
-            _order, job = await buffer.get()
+            order, job = await buffer.get()
             if job is None:
                 return
+            self._buffered[order[0]] -= 1
             if self._stopping:
                 self._unstarted.append(job)  # once stopping, nothing new starts
                 continue
