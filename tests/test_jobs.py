@@ -631,54 +631,6 @@ async def test_urgent_jobs_run_before_an_older_backlog_and_background_jobs_after
     assert ran == ["page", "overdue", "backlog-1", "backlog-2", "later"]
 
 
-async def test_a_busy_worker_runs_an_urgent_job_before_the_jobs_it_already_holds(
-    session: AsyncSession,
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    handlers: Registry,
-) -> None:
-    ran: list[str] = []
-    entered, release, finished, urgent_claimed = (asyncio.Event() for _ in range(4))
-
-    class Watched(Worker):
-        async def claim(self, limit: int, **options: Any) -> list[ClaimedJob]:
-            claimed = await super().claim(limit, **options)
-            if any(job.priority == Priority.URGENT for job in claimed):
-                urgent_claimed.set()
-            return claimed
-
-    @job_handler("step", into=handlers)
-    async def step(ctx: JobContext, payload: Payload) -> None:
-        if payload["name"] == "backlog-0":
-            entered.set()
-            await release.wait()
-        ran.append(payload["name"])
-        if len(ran) == 5:
-            finished.set()
-
-    for n in range(4):
-        await service.enqueue(session, "step", {"name": f"backlog-{n}"})
-    await session.commit()
-    overrides = {"worker_concurrency": 1, "worker_batch_size": 4, "worker_poll_seconds": 60}
-    worker = Watched(settings.model_copy(update=overrides), sessionmaker, registry=handlers)
-    task = asyncio.create_task(worker.run())
-    try:
-        async with asyncio.timeout(10):
-            await entered.wait()  # the worker holds all four: its buffer is full
-        await service.schedule(session, "step", {"name": "page"}, priority=Priority.URGENT)
-        async with asyncio.timeout(10):
-            await urgent_claimed.wait()
-        release.set()
-        async with asyncio.timeout(10):
-            await finished.wait()
-    finally:
-        release.set()
-        await worker.stop()
-        async with asyncio.timeout(10):
-            await task
-    assert ran == ["backlog-0", "page", "backlog-1", "backlog-2", "backlog-3"]
-
-
 @pytest.mark.parametrize(
     ("held", "newcomer"),
     [(Priority.NORMAL, Priority.URGENT), (Priority.NORMAL + 5, Priority.NORMAL)],

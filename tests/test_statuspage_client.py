@@ -8,21 +8,17 @@ Tocsin holds: names, states, the overall indicator, the incident and maintenance
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.net import free_port
+from tests.net import tocsin_serve
 from tocsin.audit.service import Actor
 from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import ServiceCreate
@@ -39,9 +35,7 @@ from tocsin.statuspage.schemas import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "js" / "statuspage_client.js"
-TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 ACTOR = Actor.system("test")
-STARTUP_SECONDS = 120
 
 
 @pytest.fixture
@@ -55,29 +49,10 @@ def node() -> str:
 
 
 @pytest.fixture
-async def tocsin_serve(database_url: str) -> AsyncIterator[str]:
+async def served(database_url: str) -> AsyncIterator[str]:
     """`tocsin serve` in its own process on a free port, on the test's database."""
-    port = free_port()
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
-    process = await asyncio.create_subprocess_exec(
-        TOCSIN, "serve", "--no-worker", "--port", str(port), env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # Start-up (migrations, imports) takes a while on a busy machine: wait for it, but
-        # fail at once if the server exits.
-        async with httpx.AsyncClient() as client, asyncio.timeout(STARTUP_SECONDS):
-            while True:
-                if process.returncode is not None:
-                    pytest.fail(f"tocsin serve exited with {process.returncode}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{base}/readyz")).is_success:
-                        break
-                await asyncio.sleep(0.2)
+    async with tocsin_serve(database_url) as base:
         yield base
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def seed(session: AsyncSession) -> None:
@@ -183,13 +158,13 @@ def names(items: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_the_statuspage_client_reads_what_tocsin_holds(
-    node: str, session: AsyncSession, tocsin_serve: str
+    node: str, session: AsyncSession, served: str
 ) -> None:
     await seed(session)
     held = {c.name: c.status for c in await service.list_components(session, "acme")}
     await session.commit()  # no read transaction of ours stands in the server's way
 
-    seen = await read_with_client(node, tocsin_serve)
+    seen = await read_with_client(node, served)
 
     summary = seen["summary"]
     assert summary["page"]["name"] == "Acme" and summary["page"]["id"] == "acme"

@@ -5,48 +5,25 @@ second (`freshness.VERSION_TTL`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.net import free_port
+from tests.net import tocsin_serve
 from tocsin.audit.service import Actor
 from tocsin.statuspage import freshness, service
 from tocsin.statuspage.schemas import ComponentCreate, ComponentUpdate, PageCreate
 
-TOCSIN = str(Path(sys.executable).with_name("tocsin"))
-STARTUP_SECONDS = 120
 WHO = Actor.system("test")
 
 
 @pytest.fixture
 async def two_processes(database_url: str) -> AsyncIterator[str]:
-    port = free_port()
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
-    process = await asyncio.create_subprocess_exec(
-        TOCSIN, "serve", "--no-worker", "--processes", "2", "--port", str(port), env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client, asyncio.timeout(STARTUP_SECONDS):
-            while True:
-                if process.returncode is not None:
-                    pytest.fail(f"tocsin serve exited with {process.returncode}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{base}/readyz")).is_success:
-                        break
-                await asyncio.sleep(0.2)
+    async with tocsin_serve(database_url, "--processes", "2") as base:
         yield base
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def states(base: str, times: int) -> list[tuple[str, str]]:
