@@ -48,7 +48,11 @@ async def _prepare_routes(app: FastAPI) -> None:
         await app.router(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, run_worker: bool = False, prepare_routes: bool = False
+) -> FastAPI:
+    """The application; `prepare_routes` (set by `tocsin serve`) analyses every route at
+    start-up, worth it for a long-running server, not for an app made per test."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -61,7 +65,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             from tocsin.jobs.worker import start_in_background
 
             worker = await start_in_background(settings, app.state.sessionmaker)
-        await _prepare_routes(app)
+        if prepare_routes:
+            await _prepare_routes(app)
         try:
             yield
         finally:

@@ -106,7 +106,7 @@ def serve(
         "proxy_headers": True,
     }
     if processes == 1:
-        uvicorn.run(create_app(settings, run_worker=not no_worker), **options)
+        uvicorn.run(create_app(settings, run_worker=not no_worker, prepare_routes=True), **options)
         return
     # Each process builds its own application (and caches) from the import string.
     factory = "served_web_only" if no_worker else "served_with_worker"
@@ -129,7 +129,7 @@ def _served(*, run_worker: bool) -> Any:
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, run_worker=run_worker)
+    return create_app(settings, run_worker=run_worker, prepare_routes=True)
 
 
 @app.command()
