@@ -46,7 +46,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 import httpx
-from harness import free_port, postgres_database, wait_ready
+from harness import free_port, percentile, postgres_database, wait_ready
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
@@ -228,12 +228,6 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def _board_times(base: str, token: str, times: int) -> list[float]:

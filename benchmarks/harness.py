@@ -50,3 +50,12 @@ async def postgres_database(server: str, prefix: str = "tocsin_bench") -> AsyncI
     finally:
         with psycopg.connect(libpq(server), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank value at `share` (0.99 for p99); NaN when nothing was measured, so an
+    empty run shows as such instead of failing the report."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]

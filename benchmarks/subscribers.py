@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import free_port, postgres_database, wait_ready
+from harness import free_port, percentile, postgres_database, wait_ready
 
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -207,13 +207,6 @@ class Result:
             and self.seconds <= GOAL_SECONDS
             and percentile(self.probe_ms, 0.99) < GOAL_P99_MS
         )
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
 async def probe(base: str, token: str, stop: asyncio.Event, out: list[float]) -> None:
