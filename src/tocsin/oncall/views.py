@@ -8,6 +8,7 @@ a refusal shows the form again with the reason beside the field it names."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +29,8 @@ from tocsin.db.session import get_session
 from tocsin.errors import Invalid, ProblemError
 from tocsin.oncall import forms as oncall_forms
 from tocsin.oncall import service
-from tocsin.oncall.schemas import PolicyIn, PolicyOut, ScheduleIn, ScheduleOut, SegmentOut
+from tocsin.oncall.schemas import PolicyIn, ScheduleIn, SegmentOut
+from tocsin.schemas import Input
 from tocsin.web import forms
 from tocsin.web.templating import render
 
@@ -167,43 +169,6 @@ async def _schedule_form(
     )
 
 
-async def _save_schedule_form(
-    request: Request,
-    session: AsyncSession,
-    principal: Principal,
-    slug: str | None,
-) -> Response:
-    form = await request.form()
-    add, remove = _actions(form)
-    if add or remove:
-        values = oncall_forms.parse_schedule(form, keep_blank=True)
-        oncall_forms.change_rows(values, add, remove)
-        if slug is not None:
-            values["slug"] = slug
-        return await _schedule_form(request, session, values, slug=slug)
-    values = oncall_forms.parse_schedule(form)
-    if slug is None:
-        oncall_forms.fill_slug(values)
-    else:
-        values["slug"] = slug
-
-    async def save() -> ScheduleOut:
-        body = ScheduleIn.model_validate(oncall_forms.schedule_body(values))
-        return await service.save_schedule(session, principal, body, slug)
-
-    saved, errors = await forms.attempt(session, save, forms.PAGE_REFUSALS)
-    if errors or saved is None:
-        return await _schedule_form(
-            request,
-            session,
-            values,
-            slug=slug,
-            errors=errors,
-            status_code=errors.status if errors else 422,
-        )
-    return RedirectResponse(f"/oncall/schedules/{saved.slug}?saved=1", status_code=303)
-
-
 @router.get("/oncall/schedules/new")
 async def new_schedule_form(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
@@ -216,7 +181,7 @@ async def new_schedule_form(
 async def new_schedule_submit(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    return await _save_schedule_form(request, session, principal, None)
+    return await _save_form(SCHEDULE_FORM, request, session, principal, None)
 
 
 async def _schedule_page(
@@ -271,7 +236,7 @@ async def edit_schedule_form(
 async def edit_schedule_submit(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    return await _save_schedule_form(request, session, principal, slug)
+    return await _save_form(SCHEDULE_FORM, request, session, principal, slug)
 
 
 def _confirmed(form: Any) -> None:
@@ -393,42 +358,6 @@ async def _policy_form(
     )
 
 
-async def _save_policy_form(
-    request: Request, session: AsyncSession, principal: Principal, slug: str | None
-) -> Response:
-    form = await request.form()
-    add, remove = _actions(form)
-    if add or remove:
-        values = oncall_forms.parse_policy(form, keep_blank=True)
-        oncall_forms.change_rows(values, add, remove)
-        if slug is not None:
-            values["slug"] = slug
-        return await _policy_form(request, session, values, slug=slug)
-    values = oncall_forms.parse_policy(form)
-    if slug is None:
-        oncall_forms.fill_slug(values)
-    else:
-        values["slug"] = slug
-
-    async def save() -> PolicyOut:
-        body = PolicyIn.model_validate(oncall_forms.policy_body(values))
-        return await service.save_policy(session, principal, body, slug)
-
-    saved, errors = await forms.attempt(session, save, forms.PAGE_REFUSALS)
-    if errors or saved is None:
-        return await _policy_form(
-            request,
-            session,
-            values,
-            slug=slug,
-            errors=errors,
-            status_code=errors.status if errors else 422,
-        )
-    return RedirectResponse(
-        f"/oncall/policies?saved={saved.slug}#policy-{saved.slug}", status_code=303
-    )
-
-
 @router.get("/oncall/policies/new")
 async def new_policy_form(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
@@ -441,7 +370,7 @@ async def new_policy_form(
 async def new_policy_submit(
     request: Request, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    return await _save_policy_form(request, session, principal, None)
+    return await _save_form(POLICY_FORM, request, session, principal, None)
 
 
 @router.get("/oncall/policies/{slug}/edit")
@@ -457,7 +386,7 @@ async def edit_policy_form(
 async def edit_policy_submit(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    return await _save_policy_form(request, session, principal, slug)
+    return await _save_form(POLICY_FORM, request, session, principal, slug)
 
 
 @router.post("/oncall/policies/{slug}/delete")
@@ -572,3 +501,69 @@ async def ack_link_submit(
                 request, "oncall/ack.html", status_code=exc.status, page=None, error=exc.detail
             )
     return await _link_page(request, session, token, done=True)
+
+
+@dataclass(frozen=True)
+class _Editor:
+    """What differs between the schedule and the policy form; the flow around it is one."""
+
+    parse: Callable[..., dict[str, Any]]
+    body: Callable[[dict[str, Any]], Input]
+    save: Callable[[AsyncSession, Principal, Any, str | None], Awaitable[Any]]
+    show: Callable[..., Awaitable[HTMLResponse]]
+    saved_at: Callable[[str], str]
+
+
+SCHEDULE_FORM = _Editor(
+    parse=oncall_forms.parse_schedule,
+    body=lambda values: ScheduleIn.model_validate(oncall_forms.schedule_body(values)),
+    save=service.save_schedule,
+    show=_schedule_form,
+    saved_at=lambda slug: f"/oncall/schedules/{slug}?saved=1",
+)
+POLICY_FORM = _Editor(
+    parse=oncall_forms.parse_policy,
+    body=lambda values: PolicyIn.model_validate(oncall_forms.policy_body(values)),
+    save=service.save_policy,
+    show=_policy_form,
+    saved_at=lambda slug: f"/oncall/policies?saved={slug}#policy-{slug}",
+)
+
+
+async def _save_form(
+    editor: _Editor,
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    slug: str | None,
+) -> Response:
+    """Add/remove-row buttons re-show the form unsaved; Save goes through the API's service
+    function, and a refusal re-shows what was sent with the reason beside its field."""
+    form = await request.form()
+    add, remove = _actions(form)
+    if add or remove:
+        values = editor.parse(form, keep_blank=True)
+        oncall_forms.change_rows(values, add, remove)
+        if slug is not None:
+            values["slug"] = slug
+        return await editor.show(request, session, values, slug=slug)
+    values = editor.parse(form)
+    if slug is None:
+        oncall_forms.fill_slug(values)
+    else:
+        values["slug"] = slug
+
+    async def save() -> Any:
+        return await editor.save(session, principal, editor.body(values), slug)
+
+    saved, errors = await forms.attempt(session, save, forms.PAGE_REFUSALS)
+    if errors or saved is None:
+        return await editor.show(
+            request,
+            session,
+            values,
+            slug=slug,
+            errors=errors,
+            status_code=errors.status if errors else 422,
+        )
+    return RedirectResponse(editor.saved_at(saved.slug), status_code=303)
