@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests import test_alert_routing as routing
 from tests.factories import Caller
 from tests.test_alert_pipeline_helpers import alerts_named, firing, page_jobs, post_alerts
+from tocsin.alerts.models import AlertEvent
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.incidents.service import incidents as incident_service
@@ -29,6 +30,17 @@ pytestmark = pytest.mark.asyncio
 # The routing tests' own fixtures: an admin caller and the checkout service's key.
 admin = routing.admin
 key = routing.key
+
+
+async def decisions(sessionmaker: async_sessionmaker[AsyncSession], alert_id: int) -> list[str]:
+    """The alert's decision history, oldest first."""
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            sa.select(AlertEvent)
+            .where(AlertEvent.alert_id == alert_id, AlertEvent.kind == "decision")
+            .order_by(AlertEvent.id)
+        )
+        return [str(event.data["decision"]) for event in rows]
 
 
 class WorkerCrash(Exception):
@@ -87,6 +99,14 @@ async def test_a_crash_after_declaring_still_pages_exactly_once_on_retry(
     assert page.incident_id == declared
     [row] = await alerts_named(sessionmaker, "CheckoutDown")
     assert row.decision_ref == f"incident:{declared}", "the alert points at its incident"
+    # It reads as the first attempt would have: it opened the incident and paged, rather
+    # than "attached" to the incident its own decision opened.
+    assert row.decision == "incident"
+    assert row.decision_reason == (
+        f"opened incident INC-{declared} (sev1 from label severity=critical; "
+        "routing rule checkout-incidents)"
+    )
+    assert await decisions(sessionmaker, row.id) == ["incident"], "never recorded as attached"
 
     # A later alert of the same group attaches; the one page stays the only one.
     await post_alerts(client, key, firing("CheckoutDown", severity="critical", instance="b"))

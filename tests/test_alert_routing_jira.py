@@ -3,9 +3,10 @@ request and response shapes of Jira's REST API v3 (tests/ticketing/jira.py): ale
 as Prometheus posts them, decided and filed by the real durable jobs on a real database.
 
 What people rely on: a `ticket` rule with a tracker files one issue per ticket in the named
-project and the ticket shows its key and address; when the alerts resolve the issue gets a
-comment and, when configured, moves to Done; an outage is retried and then forgotten; a
-refusal is written on the ticket and nobody is woken either way.
+project and the ticket shows its key and address, even when the worker dies after Jira filed
+it; when the alerts resolve the issue gets a comment and, when configured, moves to Done; an
+outage is retried and then forgotten; a refusal is written on the ticket and nobody is woken
+either way.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from tests.factories import Caller
 from tests.test_alert_pipeline_helpers import PIPELINE_KINDS, firing, page_jobs, post_alerts
 from tests.test_alert_pipeline_helpers import resolved as resolved_alert
 from tests.ticketing.jira import EMAIL, TOKEN, FakeJira
+from tocsin.alerts.routing import external
 from tocsin.alerts.routing import handlers as routing_handlers
-from tocsin.alerts.routing.external import FILE_KIND, RESOLVE_KIND
-from tocsin.alerts.routing.ticketing import adf
+from tocsin.alerts.routing.external import FILE_KIND, RESOLVE_KIND, marker
+from tocsin.alerts.routing.ticketing import Draft, Filed, adf, for_tracker
+from tocsin.audit.models import AuditEntry
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings, get_settings, load_settings
 from tocsin.jobs.models import Job
@@ -124,7 +127,9 @@ async def test_a_ticket_is_filed_in_jira_and_told_when_its_alerts_resolve(
     assert found["external_url"] == f"{base}/browse/OPS-1"
     assert issue.fields["summary"] == "[checkout] CertExpiring fires"
     assert issue.fields["issuetype"] == {"name": "Task"}
-    assert issue.fields["labels"] == ["tocsin", "checkout"]
+    assert issue.fields["labels"] == ["tocsin", "checkout", marker(found["id"], settings)], (
+        "the rule's labels, then the marker a retry looks for"
+    )
     description = adf.plain_text(issue.fields["description"])
     assert found["ref"] in description and "Service: checkout" in description
     assert "/alert-groups#group-" in str(issue.fields["description"])
@@ -212,3 +217,116 @@ async def test_a_refusal_is_recorded_on_the_ticket_and_not_retried(
     await run_jobs(settings, sessionmaker)
     assert len(fake.calls) == calls
     assert await jobs_of(sessionmaker, RESOLVE_KIND) == []
+
+
+class WorkerCrash(Exception):
+    """Stands for the process dying: nothing after this point of the job runs."""
+
+
+@pytest.fixture
+def crash_before_storing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The first time Jira's answer is to be stored the job dies; later ones store it."""
+    real = external.record_filed
+    lost: list[str] = []
+
+    async def crash_then_store(session: AsyncSession, ticket_id: int, filed: Filed) -> None:
+        if not lost:
+            lost.append(filed.key)
+            raise WorkerCrash(f"worker died before storing {filed.key}")
+        await real(session, ticket_id, filed)
+
+    monkeypatch.setattr(external, "record_filed", crash_then_store)
+    return lost
+
+
+async def test_a_retry_after_a_lost_answer_adopts_the_issue_instead_of_filing_another(
+    client: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+    admin: Caller,
+    key: str,
+    jira: tuple[FakeJira, str],
+    crash_before_storing: list[str],
+) -> None:
+    fake, base = jira
+    await routing.put_rule(
+        client, admin, slug="t", service="checkout", action="ticket", tracker=TRACKER
+    )
+    await post_alerts(client, key, firing("DiskFilling"))
+    await run_jobs(settings, sessionmaker)
+
+    assert crash_before_storing == ["OPS-1"], "Jira filed the issue; Tocsin never stored it"
+    waiting = await ticket(client, admin)
+    assert waiting["external_status"] == "pending" and waiting["external_key"] is None
+    [job] = await jobs_of(sessionmaker, FILE_KIND)
+    assert job.status == "queued" and job.attempts == 1, "the crashed filing is retried"
+
+    clock.advance(timedelta(minutes=5))  # past the retry's back-off
+    await run_jobs(settings, sessionmaker)
+
+    assert list(fake.issues) == ["OPS-1"], "Jira holds exactly one issue"
+    assert fake.calls.count("POST /rest/api/3/issue") == 1
+    assert fake.calls.count("POST /rest/api/3/search/jql") == 2, "each attempt looked first"
+    filed = await ticket(client, admin)
+    assert filed["external_key"] == "OPS-1" and filed["external_status"] == "open"
+    assert filed["external_url"] == f"{base}/browse/OPS-1"
+    [job] = await jobs_of(sessionmaker, FILE_KIND)
+    assert job.status == "succeeded" and job.attempts == 2
+    async with sessionmaker() as session:
+        actions = await session.scalars(
+            sa.select(AuditEntry.action).where(
+                AuditEntry.object_type == "ticket", AuditEntry.actor_label == "ticket tracker"
+            )
+        )
+        assert list(actions) == ["adopt"], "the audit trail says the issue was found, not filed"
+
+    # The adopted issue is the one told when the alerts resolve.
+    await post_alerts(client, key, resolved_alert("DiskFilling", clock.now()))
+    await run_jobs(settings, sessionmaker)
+    [comment] = fake.issues["OPS-1"].comments
+    assert filed["ref"] in adf.plain_text(comment)
+
+
+async def test_another_sites_issue_with_the_same_ticket_number_is_not_adopted(
+    client: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+    admin: Caller,
+    key: str,
+    jira: tuple[FakeJira, str],
+) -> None:
+    fake, _ = jira
+    await routing.put_rule(
+        client, admin, slug="t", service="checkout", action="ticket", tracker=TRACKER
+    )
+    fake.down = 1  # the first filing waits for its retry
+    await post_alerts(client, key, firing("DiskFilling"))
+    await run_jobs(settings, sessionmaker)
+    [open_ticket] = (await client.get(TICKETS, headers=admin.headers)).json()
+    staging = settings.model_copy(update={"base_url": "https://staging.tocsin.example"})
+    ours, theirs = marker(open_ticket["id"], settings), marker(open_ticket["id"], staging)
+    assert ours != theirs
+    # Another Tocsin site already filed its own ticket of the same number in the project.
+    other = await for_tracker("jira", settings).file(
+        Draft(
+            ref=open_ticket["ref"],
+            title="[checkout] elsewhere",
+            summary="",
+            severity=None,
+            service="checkout",
+            link="https://staging.tocsin.example/alert-routing",
+            marker=theirs,
+            config=TRACKER,
+        )
+    )
+    assert other.key == "OPS-1" and not other.adopted
+
+    clock.advance(timedelta(minutes=5))
+    await run_jobs(settings, sessionmaker)
+
+    found = await ticket(client, admin)
+    assert found["external_key"] == "OPS-2", "its own issue, not the other site's"
+    assert ours in fake.issues["OPS-2"].fields["labels"]
+    assert fake.issues["OPS-1"].comments == [], "the other site's issue is left alone"

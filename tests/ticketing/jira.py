@@ -3,7 +3,14 @@ routing tickets use.
 
 - POST /rest/api/3/issue with `{"fields": {project: {key}, summary, description (Atlassian
   Document Format), issuetype: {name}, labels}}` answers 201 `{"id", "key", "self"}`; an
-  unknown project or a missing summary answers 400 `{"errorMessages": [], "errors": {...}}`.
+  unknown project, a missing summary or a label with a space answers 400
+  `{"errorMessages": [], "errors": {...}}`.
+- POST /rest/api/3/search/jql with `{"jql", "fields"?, "maxResults"?, "nextPageToken"?}`
+  answers 200 `{"issues": [{"id", "key", "self", "fields"}], "isLast": true}`. The JQL
+  understood is what routing sends: `field = "value"` clauses on project and labels joined
+  by AND, then an optional ORDER BY key; other JQL answers 400 as Jira does for a query it
+  cannot parse, and a body with other members (the old `startAt`) answers 400 "Invalid
+  request payload".
 - POST /rest/api/3/issue/{key}/comment with `{"body": <ADF>}` answers 201 with the comment.
 - POST /rest/api/3/issue/{key}/transitions with `{"transition": {"id"}}` answers 204.
 - Every call uses basic auth (account e-mail, API token); anything else answers 401.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +56,7 @@ class FakeJira:
         return Starlette(
             routes=[
                 Route("/rest/api/3/issue", self.create, methods=["POST"]),
+                Route("/rest/api/3/search/jql", self.search, methods=["POST"]),
                 Route("/rest/api/3/issue/{key}/comment", self.comment, methods=["POST"]),
                 Route("/rest/api/3/issue/{key}/transitions", self.transition, methods=["POST"]),
             ]
@@ -80,6 +89,11 @@ class FakeJira:
             errors["description"] = "Operation value must be an Atlassian Document."
         if not fields.get("issuetype", {}).get("name"):
             errors["issuetype"] = "Specify an issue type"
+        labels = fields.get("labels", [])
+        if not isinstance(labels, list) or not all(
+            isinstance(label, str) and label and " " not in label for label in labels
+        ):
+            errors["labels"] = "A label cannot contain spaces."
         if errors:
             return JSONResponse({"errorMessages": [], "errors": errors}, status_code=400)
         issue_id = str(next(self._ids))
@@ -89,6 +103,39 @@ class FakeJira:
         return JSONResponse(
             {"id": issue_id, "key": key, "self": f"{base}/rest/api/3/issue/{issue_id}"},
             status_code=201,
+        )
+
+    async def search(self, request: Request) -> Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        if not isinstance(body, dict) or set(body) - SEARCH_MEMBERS or "jql" not in body:
+            return JSONResponse({"errorMessages": [INVALID_PAYLOAD]}, status_code=400)
+        conditions = _conditions(str(body["jql"]))
+        if conditions is None:
+            return JSONResponse(
+                {"errorMessages": [f"Error in the JQL Query: {body['jql']!r}"]},
+                status_code=400,
+            )
+        found = [i for i in self.issues.values() if _matches(i, conditions)]
+        found.sort(key=lambda i: (i.key.split("-")[0], int(i.key.split("-")[1])))
+        found = found[: int(body.get("maxResults") or 50)]
+        wanted = body.get("fields") or []
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "issues": [
+                    {
+                        "id": issue.id,
+                        "key": issue.key,
+                        "self": f"{base}/rest/api/3/issue/{issue.id}",
+                        "fields": {f: issue.fields.get(f) for f in wanted},
+                    }
+                    for issue in found
+                ],
+                "isLast": True,
+            }
         )
 
     def _issue(self, request: Request) -> Issue | None:
@@ -121,3 +168,40 @@ class FakeJira:
             )
         issue.transitions.append(wanted)
         return Response(status_code=204)
+
+
+SEARCH_MEMBERS = {
+    "jql",
+    "fields",
+    "maxResults",
+    "nextPageToken",
+    "expand",
+    "properties",
+    "fieldsByKeys",
+    "failFast",
+    "reconcileIssues",
+}
+INVALID_PAYLOAD = "Invalid request payload. Refer to the REST API documentation and try again."
+CLAUSE = re.compile(r'^\s*(project|labels)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
+ORDER_BY = re.compile(r"\s+ORDER\s+BY\s+key(\s+ASC)?\s*$", re.IGNORECASE)
+
+
+def _conditions(jql: str) -> list[tuple[str, str]] | None:
+    """The (field, value) clauses of the JQL; None when the JQL is not understood."""
+    query = ORDER_BY.sub("", jql)
+    conditions = []
+    for clause in re.split(r"\s+AND\s+", query, flags=re.IGNORECASE):
+        match = CLAUSE.match(clause)
+        if match is None:
+            return None
+        conditions.append((match.group(1).lower(), re.sub(r"\\(.)", r"\1", match.group(2))))
+    return conditions
+
+
+def _matches(issue: Issue, conditions: list[tuple[str, str]]) -> bool:
+    for name, value in conditions:
+        if name == "project" and issue.fields["project"]["key"] != value:
+            return False
+        if name == "labels" and value not in issue.fields.get("labels", []):
+            return False
+    return True

@@ -32,7 +32,7 @@ from tocsin.config import get_settings
 from tocsin.errors import Conflict, Invalid, NotFound, ProblemError
 from tocsin.incidents import visibility
 from tocsin.incidents.models import Incident
-from tocsin.incidents.service.common import note, participant_ids
+from tocsin.incidents.service.common import add_participant, note, participant_ids, ref_of
 from tocsin.jobs import service as jobs
 from tocsin.jobs.models import Priority
 from tocsin.notifications import service as notifications
@@ -664,6 +664,41 @@ async def _notify(session: AsyncSession, page: OncallPage, user_ids: list[int]) 
         )
 
 
+async def _admit(
+    session: AsyncSession,
+    page: OncallPage,
+    people: list[int],
+    labels: dict[int, str],
+    actor: Actor,
+) -> None:
+    """Whoever is paged about a private incident must be able to open it: anyone the step
+    reaches who is not a participant yet (on call since it was declared, or a later level)
+    becomes one before being notified, as the incident's timeline and the audit trail say."""
+    incident = None if page.incident_id is None else await session.get(Incident, page.incident_id)
+    if incident is None or incident.visibility != "private":
+        return
+    added = [user_id for user_id in people if await add_participant(session, incident.id, user_id)]
+    if not added:
+        return
+    names = ", ".join(labels[i] for i in added)
+    note(
+        session,
+        incident,
+        actor,
+        "participants_added",
+        f"{names} can see this private incident: page #{page.id} reached them",
+        {"users": added, "page": page.id},
+    )
+    audit.record(
+        session,
+        actor,
+        "incident.participant_added",
+        "incident",
+        ref_of(incident.id),
+        after={"users": added, "page": page.id},
+    )
+
+
 async def _step(session: AsyncSession, page: OncallPage, actor: Actor) -> None:
     """Notify whoever the page's current step reaches and start its timer."""
     now = utcnow()
@@ -686,6 +721,7 @@ async def _step(session: AsyncSession, page: OncallPage, actor: Actor) -> None:
     page.notified = people
     labels = await user_labels(session, set(people))
     names = ", ".join(labels[i] for i in people) or "nobody (no one on call)"
+    await _admit(session, page, people, labels, actor)
     await _log(session, page, actor, "notified", f"Paged {names} ({where})", {"users": people})
     await _notify(session, page, people)
     if timeout is not None:

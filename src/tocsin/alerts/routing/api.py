@@ -1,5 +1,5 @@
-"""REST routes of routing rules and tickets. Thin: `tocsin.alerts.routing.service`
-validates, audits and owns the transaction."""
+"""REST routes of routing rules and tickets. Thin: `service` (rules) and `tickets` validate,
+audit and own the transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.routing import service
+from tocsin.alerts.routing import service, tickets
 from tocsin.alerts.routing.schemas import RoutingRuleIn, RoutingRuleOut, TicketOut
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
@@ -47,11 +47,11 @@ async def list_tickets(
     _: Principal = READ,
     session: AsyncSession = DB,
 ) -> list[TicketOut]:
-    return await service.list_tickets(session, status=status, limit=limit)
+    return await tickets.list_tickets(session, status=status, limit=limit)
 
 
 @router.post("/alert-tickets/{ticket_id}/close", response_model=TicketOut)
 async def close_ticket(
     ticket_id: int, who: Principal = MANAGE, session: AsyncSession = DB
 ) -> TicketOut:
-    return await service.close_ticket(session, who, ticket_id)
+    return await tickets.close_ticket(session, who, ticket_id)

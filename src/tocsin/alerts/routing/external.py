@@ -7,12 +7,15 @@ stays open across a call to the outside world. A refusal is written on the ticke
 routing page and API show it) and the queue retries with back-off; a permanent one, or the
 last attempt, marks the mirror failed. The internal ticket stays the record either way.
 
-A tracker has no idempotency key for creating issues, so a worker that dies between Jira's
-answer and the commit of the key would file a second issue when retried; the window is the
-length of one commit.
+A tracker has no idempotency key for creating issues, so each issue carries a marker naming
+its ticket and this Tocsin site (`marker`), and filing looks for it before creating: a worker
+that dies between the tracker's answer and the commit of the key leaves an issue the retry
+finds and adopts, rather than a second one.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Alert
 from tocsin.alerts.routing.models import AlertTicket, RoutingRule
 from tocsin.alerts.routing.refs import group_url, ticket_ref
-from tocsin.alerts.routing.ticketing import Draft, TrackerError, for_tracker
+from tocsin.alerts.routing.ticketing import Draft, Filed, TrackerError, for_tracker
 from tocsin.audit import service as audit
 from tocsin.audit.service import Actor
 from tocsin.audit.snapshot import snapshot
@@ -34,6 +37,13 @@ RESOLVE_KIND = "alerts.ticket.resolve"
 MIRROR = Actor.system("ticket tracker")
 
 PENDING, OPEN, RESOLVED, FAILED = "pending", "open", "resolved", "failed"
+
+
+def marker(ticket_id: int, settings: Settings) -> str:
+    """The label that names a ticket's issue: its reference and a digest of this site's
+    address, so two Tocsin sites filing into one project never adopt each other's issues."""
+    site = hashlib.sha256(settings.base_url.rstrip("/").encode()).hexdigest()[:8]
+    return f"tocsin-{ticket_ref(ticket_id)}-{site}"
 
 
 def alerts_link(group_id: int | None) -> str:
@@ -66,7 +76,8 @@ async def queue_resolution(session: AsyncSession, ticket: AlertTicket) -> None:
 
 
 async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> None:
-    """Create the issue and record its key and address on the ticket (no commit)."""
+    """File the issue (or adopt the one an earlier attempt filed) and record its key and
+    address on the ticket (no commit)."""
     ticket = await session.get(AlertTicket, ticket_id)
     if ticket is None or ticket.tracker is None or ticket.external_key is not None:
         return
@@ -78,11 +89,17 @@ async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> Non
         severity=ticket.severity,
         service=str(service),
         link=alerts_link(ticket.group_id),
+        marker=marker(ticket.id, settings),
         config=dict(ticket.tracker),
     )
     tracker = for_tracker(str(ticket.tracker.get("kind")), settings)
     await session.rollback()  # no transaction stays open while the tracker answers
     filed = await tracker.file(draft)
+    await record_filed(session, ticket_id, filed)
+
+
+async def record_filed(session: AsyncSession, ticket_id: int, filed: Filed) -> None:
+    """The ticket's key and address in the tracker, audited as filed or adopted (no commit)."""
     ticket = await session.get(AlertTicket, ticket_id)
     if ticket is None:
         return
@@ -90,8 +107,9 @@ async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> Non
     ticket.external_key, ticket.external_url = filed.key, filed.url
     ticket.external_status, ticket.external_error = OPEN, None
     await session.flush()
+    action = "adopt" if filed.adopted else "file"
     audit.record(
-        session, MIRROR, "file", "ticket", ticket.id, before=before, after=snapshot(ticket)
+        session, MIRROR, action, "ticket", ticket.id, before=before, after=snapshot(ticket)
     )
 
 

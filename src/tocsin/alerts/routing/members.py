@@ -2,9 +2,11 @@
 
 The members of the team that owns the service, because the problem is theirs, and everyone
 the service's escalation policy reaches at the moment it is declared, at every level, because
-whoever is paged about an incident must be able to open it. Admins see it anyway. Anyone
-else (someone who comes on call later, a responder pulled in) is added as a participant by
-someone who can already see it. Adding is idempotent, so a retried decision adds nobody twice.
+whoever is paged about an incident must be able to open it. Admins see it anyway. Whoever
+the page reaches later (on call since, a later level) is let in by the page's own step
+(`tocsin.oncall.service`) before being notified; anyone else (a responder pulled in) is added
+by someone who can already see it. Adding is idempotent, so a retried decision adds nobody
+twice.
 """
 
 from __future__ import annotations

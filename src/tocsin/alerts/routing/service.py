@@ -1,4 +1,5 @@
-"""Routing rules and tickets: what people declare, and what the pipeline does with it.
+"""Routing rules, and what the pipeline does with them: what people declare, and the
+incidents the rules open (tickets are `tickets`).
 
 The pipeline (`tocsin.alerts.service.pipeline`) calls `act` once a group has decided to act,
 `follow` for later alerts of a group that already acted, `join` when an alert attaches to an
@@ -10,8 +11,9 @@ that opens one spans two transactions. Everything after the declaration — the 
 to it, the decision, private members, the page — is written by one idempotent step in the
 job's final transaction. The incident is found again through its link to the alert group,
 written in the same transaction that declares it, so a job that dies after the declaration
-and is retried never declares twice and still pages: `follow` sees the group's incident with
-no decision yet and finishes the step.
+and is retried never declares twice and still pages: `follow` (or `join`, when the retried
+alert meets its own incident first) sees the group's incident with no decision yet and
+finishes the step, recording the decision the first attempt would have.
 """
 
 from __future__ import annotations
@@ -25,39 +27,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import matchers as matching
 from tocsin.alerts.correlation import group_key
-from tocsin.alerts.models import Alert, AlertEvent, AlertGroup
+from tocsin.alerts.models import Alert, AlertGroup
 from tocsin.alerts.normalized import AlertStatus
 from tocsin.alerts.paging import page_request
-from tocsin.alerts.routing import external, members
-from tocsin.alerts.routing.models import AlertTicket, RoutingRule
-from tocsin.alerts.routing.refs import group_url, ticket_ref
-from tocsin.alerts.routing.schemas import (
-    Action,
-    RoutingRuleIn,
-    RoutingRuleOut,
-    TicketOut,
-    TrackerIn,
-)
+from tocsin.alerts.routing import members, tickets
+from tocsin.alerts.routing.decisions import ROUTER, decide
+from tocsin.alerts.routing.models import RoutingRule
+from tocsin.alerts.routing.refs import group_url
+from tocsin.alerts.routing.schemas import Action, RoutingRuleIn, RoutingRuleOut, TrackerIn
 from tocsin.alerts.routing.severity import Mapped, incident_severity
 from tocsin.alerts.routing.ticketing import missing_settings
 from tocsin.alerts.service.integrations import Who, _actor, service_slugs
 from tocsin.audit import service as audit
-from tocsin.audit.service import Actor
 from tocsin.audit.snapshot import snapshot
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team
 from tocsin.clock import utcnow
 from tocsin.config import get_settings
-from tocsin.errors import Conflict, Invalid, NotFound
+from tocsin.errors import Invalid, NotFound
 from tocsin.incidents.lifecycle import ACTIVE
 from tocsin.incidents.models import Incident, IncidentLink
 from tocsin.incidents.schemas import IncidentDeclare, LinkIn, LinkKind, Visibility
 from tocsin.incidents.service.common import note, ref_of
 
-ROUTER = Actor.system("alert routing")
 INCIDENT = "incident"
-TICKET = "ticket"
-"""The on-call domain's job that opens a page (the pipeline queues the same kind)."""
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -201,84 +194,7 @@ async def rule_for(
     return None
 
 
-# --- tickets --------------------------------------------------------------------------------
-
-
-def _ticket_out(row: AlertTicket, slug: str) -> TicketOut:
-    return TicketOut(
-        id=row.id,
-        ref=ticket_ref(row.id),
-        service=slug,
-        group_id=row.group_id,
-        rule=row.rule_slug,
-        title=row.title,
-        summary=row.summary,
-        severity=row.severity,
-        status=row.status,
-        created_at=row.created_at,
-        alerts_resolved_at=row.alerts_resolved_at,
-        closed_at=row.closed_at,
-        closed_by=row.closed_by,
-        tracker=None if row.tracker is None else str(row.tracker.get("kind")),
-        external_status=row.external_status,
-        external_key=row.external_key,
-        external_url=row.external_url,
-        external_error=row.external_error,
-    )
-
-
-async def list_tickets(
-    session: AsyncSession, *, status: str | None = None, limit: int = 200
-) -> list[TicketOut]:
-    stmt = sa.select(AlertTicket).order_by(AlertTicket.id.desc()).limit(limit)
-    if status is not None:
-        stmt = stmt.where(AlertTicket.status == status)
-    rows = list(await session.scalars(stmt))
-    slugs = await service_slugs(session, {r.service_id for r in rows})
-    return [_ticket_out(r, slugs[r.service_id]) for r in rows]
-
-
-async def close_ticket(session: AsyncSession, who: Who, ticket_id: int) -> TicketOut:
-    row = await session.get(AlertTicket, ticket_id)
-    if row is None:
-        raise NotFound("ticket", ticket_id)
-    if row.status == "closed":
-        raise Conflict(f"ticket {ticket_ref(row.id)} is closed already", "status")
-    before = snapshot(row)
-    row.status, row.closed_at, row.closed_by = "closed", utcnow(), _actor(who).label
-    await session.flush()
-    audit.record(
-        session, _actor(who), "close", "ticket", row.id, before=before, after=snapshot(row)
-    )
-    await session.commit()
-    slugs = await service_slugs(session, {row.service_id})
-    return _ticket_out(row, slugs[row.service_id])
-
-
 # --- the pipeline's side ----------------------------------------------------------------------
-
-
-def decide(
-    session: AsyncSession, row: Alert, decision: str, reason: str, ref: str | None, now: datetime
-) -> None:
-    """As the pipeline records a decision: on the alert, and a changed one in its history."""
-    changed = (row.decision, row.decision_reason) != (decision, reason)
-    row.decision, row.decision_reason, row.decision_ref, row.decided_at = (
-        decision,
-        reason[:2000],
-        ref,
-        now,
-    )
-    if changed:
-        session.add(
-            AlertEvent(
-                alert_id=row.id,
-                kind="decision",
-                status=row.status,
-                at=now,
-                data={"decision": decision, "reason": reason, "ref": ref},
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -311,7 +227,7 @@ async def act(
         return Acted(page=True)
     group.paged_at = now
     if rule.action == Action.TICKET.value:
-        await _open_ticket(session, row, service, group, rule, now)
+        await tickets.open_ticket(session, row, service, group, rule, now)
         return Acted(page=False)
     incident_id = await _linked_incident(session, group.id)
     if incident_id is None:
@@ -441,39 +357,6 @@ async def _attach_members(
         )
 
 
-async def _open_ticket(
-    session: AsyncSession,
-    row: Alert,
-    service: Service,
-    group: AlertGroup,
-    rule: RoutingRule,
-    now: datetime,
-) -> None:
-    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
-    if ticket is None:
-        ticket = AlertTicket(
-            service_id=service.id,
-            group_id=group.id,
-            rule_slug=rule.slug,
-            title=f"[{service.slug}] {row.summary}"[:500],
-            summary=row.summary,
-            severity=row.severity,
-            status="open",
-        )
-        session.add(ticket)
-        await session.flush()
-        await external.queue_filing(session, ticket, rule)
-        audit.record(session, ROUTER, "create", "ticket", ticket.id, after=snapshot(ticket))
-    decide(
-        session,
-        row,
-        TICKET,
-        f"opened ticket {ticket_ref(ticket.id)} (routing rule {rule.slug}); nobody paged",
-        f"ticket:{ticket.id}",
-        now,
-    )
-
-
 async def follow(session: AsyncSession, row: Alert, group: AlertGroup, now: datetime) -> bool:
     """A later alert of a group that already opened an incident or a ticket joins it."""
     if await _unfinished(session, row, group, now):
@@ -494,36 +377,27 @@ async def follow(session: AsyncSession, row: Alert, group: AlertGroup, now: date
         name = "a private incident" if private else f"incident {ref_of(incident.id)}"
         decide(session, row, "attached", f"attached to {name} of group #{group.id}", ref, now)
         return True
-    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
-    if ticket is None:
-        return False
-    decide(
-        session,
-        row,
-        "grouped",
-        f"grouped into ticket {ticket_ref(ticket.id)} of group #{group.id}; nobody paged",
-        f"ticket:{ticket.id}",
-        now,
-    )
-    return True
+    return await tickets.grouped(session, row, group, now)
 
 
 async def join(
     session: AsyncSession, row: Alert, service: Service, incident_id: int, group_by: tuple[str, ...]
-) -> None:
+) -> bool:
     """An alert attached to an incident a rule opened joins that group, so the group resolves
     only when it resolves too.
 
     The pipeline attaches an alert to its service's open incident before grouping it, so a
     decision retried after dying between its declaration and its page arrives here, not at
-    `follow`: its own group is finished (recorded and paged) first."""
+    `follow`: its own group is finished (recorded and paged) first. True when that happened:
+    the alert's decision is then the incident it opened, not an attachment to it."""
+    finished = False
     own = None if row.group_id is None else await session.get(AlertGroup, row.group_id)
     if (
         own is not None
         and own.paged_at is not None
         and await _linked_incident(session, own.id) == incident_id
     ):
-        await _unfinished(session, row, own, utcnow())
+        finished = await _unfinished(session, row, own, utcnow())
     key = group_key(service.slug, row.labels, group_by)
     group_id = await session.scalar(
         sa.select(AlertGroup.id).where(
@@ -535,6 +409,7 @@ async def join(
     )
     if group_id is not None:
         row.group_id = group_id
+    return finished
 
 
 async def group_resolved(session: AsyncSession, group: AlertGroup, now: datetime) -> None:
@@ -558,10 +433,7 @@ async def group_resolved(session: AsyncSession, group: AlertGroup, now: datetime
                 "The incident stays open until it is closed.",
                 {"group_id": group.id, "alerts": members},
             )
-    ticket = await session.scalar(sa.select(AlertTicket).where(AlertTicket.group_id == group.id))
-    if ticket is not None and ticket.alerts_resolved_at is None:
-        ticket.alerts_resolved_at = now
-        await external.queue_resolution(session, ticket)
+    await tickets.alerts_resolved(session, group, now)
     pages = list(
         await session.scalars(
             sa.select(OncallPage.id).where(

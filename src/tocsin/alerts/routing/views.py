@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.routing import service
+from tocsin.alerts.routing import service, tickets
 from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
@@ -30,7 +30,7 @@ async def routing_page(
         request,
         "alerts/routing.html",
         rules=await service.list_rules(session),
-        tickets=await service.list_tickets(session),
+        tickets=await tickets.list_tickets(session),
         may_manage=principal.can(Permission.ALERTS_MANAGE),
     )
 
@@ -40,7 +40,7 @@ async def close_ticket_form(
     ticket_id: int, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
     try:
-        await service.close_ticket(session, principal, ticket_id)
+        await tickets.close_ticket(session, principal, ticket_id)
     except ProblemError as exc:
         if exc.status != 409:  # closed by someone else meanwhile: nothing left to do
             raise

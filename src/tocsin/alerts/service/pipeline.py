@@ -464,9 +464,10 @@ async def _attach(
     ref = f"incident:{incident.id}"
     where = "this service" if cause.service == service.slug else f"upstream {cause.service}"
     name = "a private incident" if incident.visibility == "private" else f"incident #{incident.id}"
-    await routing.join(
+    if await routing.join(
         session, row, service, incident.id, (await facts.rule(session, service)).group_by
-    )
+    ):
+        return  # a retried decision that finished opening this incident: that is its decision
     if row.decision_ref != ref:
         note(
             session,

@@ -1,7 +1,9 @@
 """What an external issue tracker must offer to mirror routing tickets.
 
 Everything routing does with a tracker reduces to two calls: file an issue when a `ticket`
-rule opens a ticket, and say so on it when the ticket's alerts resolve. A new tracker (a
+rule opens a ticket, and say so on it when the ticket's alerts resolve. Trackers have no
+idempotency key for creating issues, so filing is made idempotent by a marker Tocsin gives
+each issue and looks for before creating one. A new tracker (a
 generic webhook, GitHub Issues, Linear) is one class implementing `Tracker` plus a branch in
 `ticketing.for_tracker`; the jobs, retries and the recorded errors are shared. Trackers are
 only ever called from durable jobs, never inside a request or a decision's transaction.
@@ -33,6 +35,9 @@ class Draft:
     service: str
     link: str
     """where the ticket's alerts can be seen in Tocsin"""
+    marker: str
+    """unique to this ticket of this Tocsin site and carried by its issue, so a retry finds
+    the issue an earlier attempt filed but could not record"""
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,6 +47,8 @@ class Filed:
     """the tracker's own name for the issue, e.g. OPS-24"""
     url: str
     """where a person opens it"""
+    adopted: bool = False
+    """found (filed by an earlier attempt whose answer was lost) rather than created now"""
 
 
 class Tracker(Protocol):
@@ -50,7 +57,8 @@ class Tracker(Protocol):
     """the tracker's name for people, e.g. Jira"""
 
     async def file(self, draft: Draft) -> Filed:
-        """Create the issue; raise TrackerError when that did not happen."""
+        """The issue carrying `draft.marker` if there is one, else a new one carrying it;
+        raise TrackerError when neither could be done (and nothing was created)."""
         ...
 
     async def comment(self, key: str, text: str, link: str) -> None:

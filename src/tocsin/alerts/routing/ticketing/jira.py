@@ -1,11 +1,21 @@
 """Jira Cloud through its REST API v3.
 
-Create: POST /rest/api/3/issue with `fields` (project.key, summary, description in Atlassian
-Document Format, issuetype.name, labels), answered 201 `{"id", "key", "self"}`. Comment:
+Find: POST /rest/api/3/search/jql with `{"jql", "fields", "maxResults"}`, answered 200
+`{"issues": [{"id", "key", "self", "fields"}], "nextPageToken"?, "isLast"?}`. Create: POST
+/rest/api/3/issue with `fields` (project.key, summary, description in Atlassian Document
+Format, issuetype.name, labels), answered 201 `{"id", "key", "self"}`. Comment:
 POST /rest/api/3/issue/{key}/comment with `{"body": <ADF>}`, answered 201. Transition:
 POST /rest/api/3/issue/{key}/transitions with `{"transition": {"id": ...}}`, answered 204.
 Basic auth with the account's e-mail and an API token. Refusals carry
 `{"errorMessages": [...], "errors": {field: message}}`.
+
+Creating an issue has no idempotency key, so every issue carries the draft's marker as a
+label and filing looks for it first: a retry after an attempt whose answer was lost (the
+worker died before recording the key) adopts that issue instead of filing a second one.
+Labels are searchable by every account that can see the project, unlike entity properties,
+which JQL finds only when an installed app indexes them. The search is eventually consistent
+(Atlassian: usually seconds behind a write); a retry comes after the job's back-off, or after
+a dead worker's lease runs out, so the issue is normally indexed by then.
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ class JiraCloud:
 
     async def file(self, draft: Draft) -> Filed:
         config = draft.config
+        found = await self._find(str(config["project"]), draft.marker)
+        if found is not None:
+            return Filed(key=found, url=self._browse(found), adopted=True)
         lines = [
             draft.summary or draft.title,
             "",
@@ -45,14 +58,31 @@ class JiraCloud:
             "summary": " ".join(draft.title.split())[:SUMMARY_LIMIT],
             "description": adf.plain("\n".join(lines), ("Alerts in Tocsin", draft.link)),
             "issuetype": {"name": config.get("issue_type") or "Task"},
-            "labels": list(config.get("labels") or []),
+            "labels": list(dict.fromkeys([*(config.get("labels") or []), draft.marker])),
         }
         data = await self._post("/rest/api/3/issue", {"fields": fields})
         try:
             key = str(data["key"])
         except (KeyError, TypeError):
             raise TrackerError("Jira's answer has no issue key") from None
-        return Filed(key=key, url=f"{self.base_url}/browse/{key}")
+        return Filed(key=key, url=self._browse(key))
+
+    async def _find(self, project: str, marker: str) -> str | None:
+        """The key of the project's issue labelled `marker` (the first, were there several)."""
+        jql = f"project = {_quoted(project)} AND labels = {_quoted(marker)} ORDER BY key ASC"
+        data = await self._post(
+            "/rest/api/3/search/jql", {"jql": jql, "fields": ["summary"], "maxResults": 1}
+        )
+        issues = data.get("issues") if isinstance(data, dict) else None
+        if not isinstance(issues, list):
+            raise TrackerError("Jira's search answer has no issues list")
+        for issue in issues:
+            if isinstance(issue, dict) and issue.get("key"):
+                return str(issue["key"])
+        return None
+
+    def _browse(self, key: str) -> str:
+        return f"{self.base_url}/browse/{key}"
 
     async def comment(self, key: str, text: str, link: str) -> None:
         await self._post(
@@ -80,6 +110,11 @@ class JiraCloud:
             return response.json()
         except ValueError:
             raise TrackerError("Jira's answer is not JSON") from None
+
+
+def _quoted(value: str) -> str:
+    """A JQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _message(response: httpx.Response) -> str:
