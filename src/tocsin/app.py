@@ -12,6 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Message, Scope
 
 from tocsin import __version__, errors
+from tocsin.alerts.fastpath import IngestFastPath
 from tocsin.config import Settings, get_settings
 from tocsin.db.engine import make_engine, make_sessionmaker
 from tocsin.observability import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -93,6 +94,8 @@ def create_app(
         same_site="lax",
         max_age=600,
     )
+    # Alert ingestion skips the framework's routing and dependencies (see alerts.fastpath).
+    app.add_middleware(IngestFastPath)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Inside the request id and metrics, ahead of everything else: cached public answers.
     app.add_middleware(StatusFastPath)

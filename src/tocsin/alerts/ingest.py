@@ -8,19 +8,23 @@ answers the way the tool it imitates answers, so the tools work unmodified.
 Order of checks, each refusing before anything is stored: key (401), integration enabled
 and of the right kind (403), rate limit (429 with Retry-After), body (400/422), then the
 durable write; only after its commit does the sender get its 2xx.
+
+Each route's work is a handler that takes only the request (`Handler`): the routes below
+declare paths, parameters and permission for the framework and the API description, and
+`tocsin.alerts.fastpath` runs the same handlers ahead of the framework, where per-request
+routing and dependency resolution would cost more than storing an alert.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts import service as alerts
 from tocsin.alerts.formats import alertmanager, generic, grafana, opsgenie, pagerduty
@@ -34,8 +38,7 @@ from tocsin.auth.dependencies import Requires
 from tocsin.auth.permissions import Permission
 from tocsin.auth.principal import Principal
 from tocsin.clock import utcnow
-from tocsin.db.session import get_session
-from tocsin.errors import ProblemError
+from tocsin.errors import Invalid, ProblemError
 
 
 class IngestionKey(Requires):
@@ -53,11 +56,25 @@ class IngestionKey(Requires):
 
 
 router = APIRouter(tags=["ingestion"], dependencies=[Depends(IngestionKey())])
-DB = Depends(get_session)
 
 Parser = Callable[[Any, alerts.Sender, datetime], list[NormalizedAlert]]
 Answer = Callable[[list[alerts.Stored]], Response]
 Rejection = Callable[[AlertFormatError], Response]
+Handler = Callable[[Request], Awaitable[Response]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+HANDLERS: dict[Callable[..., Any], Handler] = {}
+"""route endpoint -> the handler it runs, so the fast path can run it without the framework"""
+
+
+def runs(handler: Handler) -> Callable[[F], F]:
+    """Marks a route endpoint as one that only runs `handler` on the request."""
+
+    def mark(endpoint: F) -> F:
+        HANDLERS[endpoint] = handler
+        return endpoint
+
+    return mark
 
 
 def _header_key(request: Request) -> str:
@@ -75,10 +92,17 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def _sender(
-    request: Request, session: AsyncSession, key: str, kinds: set[SourceKind]
-) -> alerts.Sender:
-    sender = await alerts.sender_for_key(session, key)
+async def _lookup(request: Request, key: str) -> alerts.Sender | None:
+    """A key checked a moment ago needs no session; any other costs one short read."""
+    sender = alerts.cached_sender(key)
+    if sender is None and key:
+        async with request.app.state.sessionmaker() as session:
+            sender = await alerts.sender_for_key(session, key)
+    return sender
+
+
+async def _sender(request: Request, key: str, kinds: set[SourceKind]) -> alerts.Sender:
+    sender = await _lookup(request, key)
     if sender is None:
         raise ProblemError(
             401,
@@ -109,9 +133,6 @@ async def _sender(
             "nothing of this request was stored, send it again later",
             headers={"Retry-After": str(decision.retry_after)},
         )
-    if session.in_transaction():
-        # End the look-up's transaction before the write (SQLite holds one writer at a time).
-        await session.commit()
     return sender
 
 
@@ -155,7 +176,6 @@ def _accepted(stored: list[alerts.Stored]) -> Response:
 
 async def _receive(
     request: Request,
-    session: AsyncSession,
     *,
     key: str | None,
     kinds: set[SourceKind],
@@ -173,7 +193,7 @@ async def _receive(
         body = exc
     if key is None:
         key = pagerduty.routing_key(body) or _header_key(request)
-    sender = await _sender(request, session, key, kinds)
+    sender = await _sender(request, key, kinds)
     try:
         if isinstance(body, AlertFormatError):
             raise body
@@ -232,42 +252,69 @@ _ANSWERS: dict[SourceKind, tuple[Answer, Rejection]] = {
 }
 
 
-async def _keyed(request: Request, session: AsyncSession, key: str, kind: SourceKind) -> Response:
+def _kind(request: Request) -> SourceKind:
+    """The `{kind}` of the path; the framework checks it too, the fast path only here."""
+    value = request.path_params["kind"]
+    try:
+        return SourceKind(value)
+    except ValueError:
+        choices = ", ".join(kind.value for kind in SourceKind)
+        raise Invalid("kind", f"must be one of {choices}, not {value!r}") from None
+
+
+async def _keyed(request: Request, key: str) -> Response:
+    kind = _kind(request)
     answer, reject = _ANSWERS.get(kind, (_accepted, _problem))
     return await _receive(
-        request, session, key=key, kinds={kind}, parse=_by_kind, answer=answer, reject=reject
+        request, key=key, kinds={kind}, parse=_by_kind, answer=answer, reject=reject
     )
 
 
+async def _with_key(request: Request) -> Response:
+    return await _keyed(request, request.path_params["key"])
+
+
+async def _with_bearer(request: Request) -> Response:
+    return await _keyed(request, _header_key(request))
+
+
 @router.post("/api/v1/ingest/{key}/{kind}", summary="Receive alerts (key in the URL)")
-async def ingest_with_key(
-    key: str, kind: SourceKind, request: Request, session: AsyncSession = DB
-) -> Response:
-    return await _keyed(request, session, key, kind)
+@runs(_with_key)
+async def ingest_with_key(key: str, kind: SourceKind, request: Request) -> Response:
+    return await _with_key(request)
 
 
 @router.post("/api/v1/ingest/{kind}", summary="Receive alerts (key as bearer token)")
-async def ingest_with_bearer(
-    kind: SourceKind, request: Request, session: AsyncSession = DB
-) -> Response:
-    return await _keyed(request, session, _header_key(request), kind)
+@runs(_with_bearer)
+async def ingest_with_bearer(kind: SourceKind, request: Request) -> Response:
+    return await _with_bearer(request)
 
 
-async def _ping(request: Request, session: AsyncSession, key: str) -> Response:
-    sender = await _sender(request, session, key, set(SourceKind))
+async def _ping(request: Request, key: str) -> Response:
+    sender = await _sender(request, key, set(SourceKind))
     await _writer(request).ingest(Post(sender, [], ping=True))
     return JSONResponse({"status": "ok"}, status_code=202)
 
 
+async def _ping_with_key(request: Request) -> Response:
+    return await _ping(request, request.path_params["key"])
+
+
+async def _ping_with_bearer(request: Request) -> Response:
+    return await _ping(request, _header_key(request))
+
+
 @router.post("/api/v1/heartbeat/{key}", summary="Heartbeat ping (key in the URL)")
-async def heartbeat_with_key(key: str, request: Request, session: AsyncSession = DB) -> Response:
+@runs(_ping_with_key)
+async def heartbeat_with_key(key: str, request: Request) -> Response:
     """A sign of life: restarts the heartbeat timer and resolves a missed-heartbeat alert."""
-    return await _ping(request, session, key)
+    return await _ping_with_key(request)
 
 
 @router.post("/api/v1/heartbeat", summary="Heartbeat ping (key as bearer token)")
-async def heartbeat_with_bearer(request: Request, session: AsyncSession = DB) -> Response:
-    return await _ping(request, session, _header_key(request))
+@runs(_ping_with_bearer)
+async def heartbeat_with_bearer(request: Request) -> Response:
+    return await _ping_with_bearer(request)
 
 
 # --- Prometheus Alertmanager API v2 --------------------------------------------------------
@@ -278,11 +325,9 @@ def _alertmanager_reject(error: AlertFormatError) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/api/v2/alerts", summary="Alertmanager API v2: post alerts (Prometheus)")
-async def alertmanager_api_v2(request: Request, session: AsyncSession = DB) -> Response:
+async def _alertmanager_v2(request: Request) -> Response:
     return await _receive(
         request,
-        session,
         key=_header_key(request),
         kinds={SourceKind.ALERTMANAGER},
         parse=lambda body, _sender, now: alertmanager.parse_api_v2(body, now=now),
@@ -291,14 +336,18 @@ async def alertmanager_api_v2(request: Request, session: AsyncSession = DB) -> R
     )
 
 
+@router.post("/api/v2/alerts", summary="Alertmanager API v2: post alerts (Prometheus)")
+@runs(_alertmanager_v2)
+async def alertmanager_api_v2(request: Request) -> Response:
+    return await _alertmanager_v2(request)
+
+
 # --- PagerDuty Events API v2 and v1 --------------------------------------------------------
 
 
-@router.post("/v2/enqueue", summary="PagerDuty Events API v2")
-async def pagerduty_v2(request: Request, session: AsyncSession = DB) -> Response:
+async def _pagerduty_v2(request: Request) -> Response:
     return await _receive(
         request,
-        session,
         key=None,
         kinds={SourceKind.PAGERDUTY},
         parse=lambda body, _sender, now: pagerduty.parse_events_v2(body, now=now),
@@ -307,16 +356,20 @@ async def pagerduty_v2(request: Request, session: AsyncSession = DB) -> Response
     )
 
 
+@router.post("/v2/enqueue", summary="PagerDuty Events API v2")
+@runs(_pagerduty_v2)
+async def pagerduty_v2(request: Request) -> Response:
+    return await _pagerduty_v2(request)
+
+
 def _pagerduty_v1_answer(stored: list[alerts.Stored]) -> Response:
     status, body = pagerduty.accepted_v1(stored[0].dedup_key)
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/generic/2010-04-15/create_event.json", summary="PagerDuty Events API v1")
-async def pagerduty_v1(request: Request, session: AsyncSession = DB) -> Response:
+async def _pagerduty_v1(request: Request) -> Response:
     return await _receive(
         request,
-        session,
         key=None,
         kinds={SourceKind.PAGERDUTY},
         parse=lambda body, _sender, now: pagerduty.parse_events_v1(body, now=now),
@@ -325,14 +378,18 @@ async def pagerduty_v1(request: Request, session: AsyncSession = DB) -> Response
     )
 
 
+@router.post("/generic/2010-04-15/create_event.json", summary="PagerDuty Events API v1")
+@runs(_pagerduty_v1)
+async def pagerduty_v1(request: Request) -> Response:
+    return await _pagerduty_v1(request)
+
+
 # --- Opsgenie Alert API --------------------------------------------------------------------
 
 
-@router.post("/v2/alerts", summary="Opsgenie: create an alert")
-async def opsgenie_create(request: Request, session: AsyncSession = DB) -> Response:
+async def _opsgenie_create(request: Request) -> Response:
     return await _receive(
         request,
-        session,
         key=_header_key(request),
         kinds={SourceKind.OPSGENIE},
         parse=lambda body, _sender, now: opsgenie.parse_create(body, now=now),
@@ -341,43 +398,49 @@ async def opsgenie_create(request: Request, session: AsyncSession = DB) -> Respo
     )
 
 
+@router.post("/v2/alerts", summary="Opsgenie: create an alert")
+@runs(_opsgenie_create)
+async def opsgenie_create(request: Request) -> Response:
+    return await _opsgenie_create(request)
+
+
+def _by_identifier(parse: Callable[..., list[NormalizedAlert]]) -> Handler:
+    """Close and acknowledge name the alert in the path, the way Opsgenie's API does
+    (`identifierType` is Opsgenie's query parameter name)."""
+
+    async def handle(request: Request) -> Response:
+        identifier = request.path_params["identifier"]
+        identifier_type = request.query_params.get("identifierType")
+        return await _receive(
+            request,
+            key=_header_key(request),
+            kinds={SourceKind.OPSGENIE},
+            parse=lambda body, _sender, now: parse(
+                body, identifier=identifier, identifier_type=identifier_type, now=now
+            ),
+            answer=_opsgenie_answer,
+            reject=_opsgenie_reject,
+            empty_body=None,
+        )
+
+    return handle
+
+
+_opsgenie_close = _by_identifier(opsgenie.parse_close)
+_opsgenie_acknowledge = _by_identifier(opsgenie.parse_acknowledge)
+
+
 @router.post("/v2/alerts/{identifier}/close", summary="Opsgenie: close an alert")
+@runs(_opsgenie_close)
 async def opsgenie_close(
-    identifier: str,
-    request: Request,
-    identifierType: str | None = None,  # Opsgenie's query parameter name
-    session: AsyncSession = DB,
+    identifier: str, request: Request, identifierType: str | None = None
 ) -> Response:
-    return await _receive(
-        request,
-        session,
-        key=_header_key(request),
-        kinds={SourceKind.OPSGENIE},
-        parse=lambda body, _sender, now: opsgenie.parse_close(
-            body, identifier=identifier, identifier_type=identifierType, now=now
-        ),
-        answer=_opsgenie_answer,
-        reject=_opsgenie_reject,
-        empty_body=None,
-    )
+    return await _opsgenie_close(request)
 
 
 @router.post("/v2/alerts/{identifier}/acknowledge", summary="Opsgenie: acknowledge an alert")
+@runs(_opsgenie_acknowledge)
 async def opsgenie_acknowledge(
-    identifier: str,
-    request: Request,
-    identifierType: str | None = None,  # Opsgenie's query parameter name
-    session: AsyncSession = DB,
+    identifier: str, request: Request, identifierType: str | None = None
 ) -> Response:
-    return await _receive(
-        request,
-        session,
-        key=_header_key(request),
-        kinds={SourceKind.OPSGENIE},
-        parse=lambda body, _sender, now: opsgenie.parse_acknowledge(
-            body, identifier=identifier, identifier_type=identifierType, now=now
-        ),
-        answer=_opsgenie_answer,
-        reject=_opsgenie_reject,
-        empty_body=None,
-    )
+    return await _opsgenie_acknowledge(request)

@@ -8,6 +8,7 @@ worker that misses one still polls, and an event only refreshes what a page show
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -120,11 +121,21 @@ async def start_wake_listener(settings: Settings, wake: Callable[[], None]) -> L
 # --- domain events across nodes ----------------------------------------------------------
 
 
+RELAY_BACKLOG = 10_000
+"""Events waiting to be relayed, at most; beyond it (the database unreachable for long) the
+oldest are dropped, as a live update is worth less than memory."""
+
+
 class EventRelay:
     """Forwards events published on this node's bus to the other nodes, and delivers theirs.
 
     Reactions therefore run on every node that receives an event: a reaction with an
     outside effect should enqueue a job with an idempotency key derived from the event.
+
+    Publishing does not wait for the relay: events are queued and one task sends everything
+    queued at that moment, packed into as few notifications as fit, in publishing order. A
+    request that stores alerts publishes an event per alert; waiting for a round trip each,
+    under one lock, had made every ingestion request of a node queue behind the others.
     """
 
     def __init__(self, conninfo: str, target: EventBus, node_id: str = NODE_ID) -> None:
@@ -133,7 +144,8 @@ class EventRelay:
         self._bus = target
         self._listener = Listener(conninfo, {EVENTS_CHANNEL: self._received})
         self._sender: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
+        self._pending: collections.deque[str] = collections.deque(maxlen=RELAY_BACKLOG)
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> bool:
         listening = await self._listener.start()
@@ -142,6 +154,9 @@ class EventRelay:
 
     async def stop(self) -> None:
         _detach(self._bus, self)
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
         await self._listener.stop()
         if self._sender is not None:
             with contextlib.suppress(Exception):
@@ -149,51 +164,75 @@ class EventRelay:
             self._sender = None
 
     async def send(self, event: Event) -> None:
-        payload = json.dumps(
-            {
-                "node": self.node_id,
-                "name": event.name,
-                "data": event.data,
-                "audience": event.audience,
-                "at": event.at,
-            },
+        message = json.dumps(
+            {"name": event.name, "data": event.data, "audience": event.audience, "at": event.at},
             separators=(",", ":"),
             default=str,
         )
-        if len(payload.encode()) > PG_NOTIFY_MAX_BYTES:
+        if len(message.encode()) + len(self.node_id) + 40 > PG_NOTIFY_MAX_BYTES:
             # Events name what changed; pages reload the details. A huge one is a bug upstream.
-            log.warning("event too large to relay", event_name=event.name, bytes=len(payload))
+            log.warning("event too large to relay", event_name=event.name, bytes=len(message))
             return
-        async with self._lock:
+        self._pending.append(message)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="tocsin-relay")
+
+    def _notifications(self) -> list[str]:
+        """Everything queued, as notification payloads under PostgreSQL's size limit."""
+        head = json.dumps({"node": self.node_id}, separators=(",", ":"))[:-1] + ',"events":['
+        payloads: list[str] = []
+        batch: list[str] = []
+        size = len(head) + 2
+        while self._pending:
+            message = self._pending[0]
+            if batch and size + len(message.encode()) + 1 > PG_NOTIFY_MAX_BYTES:
+                payloads.append(head + ",".join(batch) + "]}")
+                batch, size = [], len(head) + 2
+            batch.append(self._pending.popleft())
+            size += len(message.encode()) + 1
+        if batch:
+            payloads.append(head + ",".join(batch) + "]}")
+        return payloads
+
+    async def _flush(self) -> None:
+        while self._pending:
+            payloads = self._notifications()
             for attempt in (1, 2):
                 try:
                     if self._sender is None or self._sender.closed:
                         self._sender = await psycopg.AsyncConnection.connect(
                             self._conninfo, autocommit=True
                         )
-                    await notify_now(self._sender, EVENTS_CHANNEL, payload)
-                    return
+                    for payload in payloads:
+                        await notify_now(self._sender, EVENTS_CHANNEL, payload)
+                    break
                 except (psycopg.Error, OSError) as exc:
                     self._sender = None
                     if attempt == 2:
-                        # A publisher has already committed; losing a live update beats failing.
-                        log.warning("event relay failed", event_name=event.name, error=str(exc))
+                        # Publishers have already committed; losing live updates beats failing.
+                        log.warning("event relay failed", events=len(payloads), error=str(exc))
 
     async def _received(self, payload: str) -> None:
+        """A notification holds one event (`name`, `data`, ...) or several (`events`)."""
         try:
             message = json.loads(payload)
             if message.get("node") == self.node_id:
                 return
-            relayed = Event(
-                str(message["name"]),
-                dict(message.get("data") or {}),
-                str(message.get("audience") or "authenticated"),
-                str(message.get("at") or ""),
-            )
-        except (ValueError, KeyError, TypeError):
+            events = message.get("events", [message])
+            relayed = [
+                Event(
+                    str(item["name"]),
+                    dict(item.get("data") or {}),
+                    str(item.get("audience") or "authenticated"),
+                    str(item.get("at") or ""),
+                )
+                for item in events
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignoring a malformed relayed event", payload=payload[:200])
             return
-        await self._bus.deliver(relayed)
+        for event in relayed:
+            await self._bus.deliver(event)
 
 
 _relays: weakref.WeakKeyDictionary[EventBus, set[EventRelay]] = weakref.WeakKeyDictionary()

@@ -6,6 +6,7 @@ from tocsin.alerts.service.ingestion import PROCESS_JOB, Stored, ingest
 from tocsin.alerts.service.integrations import (
     Sender,
     Who,
+    cached_sender,
     create_integration,
     get_integration,
     ingestion_url,
@@ -23,6 +24,7 @@ __all__ = [
     "Stored",
     "Who",
     "alert_events",
+    "cached_sender",
     "create_integration",
     "get_alert",
     "get_integration",

@@ -13,6 +13,7 @@ the row, so concurrent re-sends still give one alert.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from tocsin.alerts.merge import Transition, merge
 from tocsin.alerts.models import Alert, AlertEvent, Integration
@@ -318,20 +320,28 @@ async def _insert_many(
     if not dialect.is_postgres(session):
         stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return [int(i) for i in (await session.execute(stmt, rows)).scalars().all()]
-    names = list(rows[0])
+    names = tuple(rows[0])
+    stmt = _unnest_insert(table, names)
+    arrays = {f"p_{name}": [row[name] for row in rows] for name in names}
+    # Ids come from the sequence in the order the select yields rows: sorting them
+    # restores the order of `rows` whatever order RETURNING lists them in.
+    return sorted(int(i) for i in (await session.execute(stmt, arrays)).scalars().all())
+
+
+@functools.cache
+def _unnest_insert(table: sa.Table, names: tuple[str, ...]) -> ReturningInsert[Any]:
+    """The statement, built once per table and column list: building it per request (and
+    computing its cache key) cost as much as running it."""
     columns = [table.c[name] for name in names]
     arrays = [
-        sa.bindparam(f"p_{name}", [row[name] for row in rows], type_=postgresql.ARRAY(column.type))
+        sa.bindparam(f"p_{name}", type_=postgresql.ARRAY(column.type))
         for name, column in zip(names, columns, strict=True)
     ]
     source = sa.select(
         sa.func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
     ).subquery()
     ordered = sa.select(*(source.c[name] for name in names)).order_by(source.c.n)
-    stmt = sa.insert(table).from_select(columns, ordered).returning(table.c.id)
-    # Ids come from the sequence in the order the select yields rows: sorting them
-    # restores the order of `rows` whatever order RETURNING lists them in.
-    return sorted(int(i) for i in (await session.execute(stmt)).scalars().all())
+    return sa.insert(table).from_select(columns, ordered).returning(table.c.id)
 
 
 async def _record_changes(session: AsyncSession, changes: list[_Change], now: datetime) -> None:

@@ -245,6 +245,18 @@ def forget_keys() -> None:
     _senders.clear()
 
 
+def cached_sender(key: str) -> Sender | None:
+    """The integration of a key this process checked less than `KEY_CACHE_SECONDS` ago;
+    None when only the database can tell (the caller then asks `sender_for_key`). Lets the
+    ingestion path skip opening a session at all for a known key."""
+    if not key:
+        return None
+    cached = _senders.get(digest(key))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    return None
+
+
 async def sender_for_key(session: AsyncSession, key: str) -> Sender | None:
     """The integration whose key this is, or None for an unknown key.
 
