@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.cli import tocsin
 from tests.factories import browser_login, make_caller, make_user
 from tests.test_alert_ingest_helpers import (
     SYSTEM,
@@ -16,7 +17,6 @@ from tests.test_alert_ingest_helpers import (
     make_service,
     stored_alerts,
 )
-from tests.test_cli import tocsin
 from tocsin.alerts.normalized import SourceKind
 from tocsin.alerts.ratelimit import RateLimiter, full, take
 from tocsin.audit.models import AuditEntry

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.browser.server import running_server
+from tests.conftest import Configure
 from tests.factories import make_caller, make_user
 from tests.mail import Mailbox, smtp_server
 from tests.test_alert_ingest_helpers import make_integration, stored_alerts
@@ -36,7 +37,7 @@ from tocsin.auth.permissions import Role
 from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import MemberIn, ServiceCreate, TeamCreate
 from tocsin.clock import FrozenClock
-from tocsin.config import Settings, get_settings
+from tocsin.config import Settings
 from tocsin.incidents.models import Incident, TimelineEvent
 from tocsin.jobs.models import Job
 from tocsin.jobs.registry import load_domain_handlers
@@ -48,18 +49,17 @@ ACK = re.compile(r"/oncall/ack/[A-Za-z0-9_.\-]+")
 
 
 @pytest.fixture
-def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+def mailbox(configure: Configure) -> Iterator[Mailbox]:
     with smtp_server() as (box, port):
-        for name, value in {
-            "TOCSIN_SMTP_HOST": "127.0.0.1",
-            "TOCSIN_SMTP_PORT": str(port),
-            "TOCSIN_SMTP_STARTTLS": "false",
-            "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
-        }.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+        configure(
+            {
+                "TOCSIN_SMTP_HOST": "127.0.0.1",
+                "TOCSIN_SMTP_PORT": str(port),
+                "TOCSIN_SMTP_STARTTLS": "false",
+                "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
+            }
+        )
         yield box
-    get_settings.cache_clear()
 
 
 async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
@@ -69,7 +69,7 @@ async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FrozenClock,
     mailbox: Mailbox,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
     tmp_path: Path,
 ) -> None:
     clock.set(datetime.now(UTC))
@@ -100,8 +100,7 @@ async def test_alertmanager_alerts_open_an_incident_page_by_email_and_resolve(
             pass
 
     async with running_server(settings) as tocsin, httpx.AsyncClient(base_url=tocsin) as api:
-        monkeypatch.setenv("TOCSIN_BASE_URL", tocsin)
-        get_settings.cache_clear()
+        configure({"TOCSIN_BASE_URL": tocsin})
         headers = admin.headers
         oncall = "/api/v1/oncall"
         levels = [

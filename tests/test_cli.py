@@ -1,17 +1,18 @@
-"""The `tocsin` command, run as a real process against the test database."""
+"""The `tocsin` command against the test database: the installed script once, then each
+command in process (see `tests/cli.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.cli import tocsin
 from tests.factories import PASSWORD, browser_login, make_user
 from tocsin.audit.models import AuditEntry
 from tocsin.auth.permissions import Role
@@ -19,28 +20,22 @@ from tocsin.auth.permissions import Role
 TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-async def tocsin(*args: str, database_url: str, stdin: str | None = None) -> Run:
+async def test_the_installed_script_starts_lists_every_command_and_exits(tmp_path: Path) -> None:
+    """The entry point itself: the script, `main` adding each domain's commands, the exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["TOCSIN_DATABASE_URL"] = database_url
+    env["TOCSIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"
     process = await asyncio.create_subprocess_exec(
         TOCSIN,
-        *args,
+        "--help",
         env=env,
-        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(60):
-        out, err = await process.communicate(stdin.encode() if stdin is not None else None)
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    for command in ("serve", "worker", "db", "user", "token", "incident", "oncall", "apply"):
+        assert command in out.decode()
 
 
 async def test_help_explains_each_command(database_url: str) -> None:

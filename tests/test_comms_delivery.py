@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.chat.serving import serving
 from tests.chat.slack import BOT, TOKEN, Channel, FakeSlack
+from tests.conftest import Configure
 from tests.factories import Caller, make_caller
 from tests.mail import Mailbox, smtp_server
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
 from tocsin.comms.delivery import emails_in
 from tocsin.comms.models import CommsDelivery, CommsLogEntry, CommsStakeholderGroup
-from tocsin.config import Settings, get_settings, load_settings
+from tocsin.config import Settings, load_settings
 from tocsin.jobs.worker import Worker
 from tocsin.policy import service as policy
 
@@ -47,24 +48,18 @@ async def slack() -> AsyncIterator[tuple[FakeSlack, str]]:
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, mailbox: tuple[Mailbox, int], slack: tuple[FakeSlack, str]
-) -> Iterator[None]:
-    values = {
-        "TOCSIN_SMTP_HOST": "127.0.0.1",
-        "TOCSIN_SMTP_PORT": str(mailbox[1]),
-        "TOCSIN_SMTP_STARTTLS": "false",
-        "TOCSIN_SMTP_FROM": "Tocsin <comms@tocsin.example>",
-        "TOCSIN_WARROOM_SLACK_BOT_TOKEN": TOKEN,
-        "TOCSIN_WARROOM_SLACK_API_BASE_URL": slack[1] + "/api",
-        "TOCSIN_COMMS_EXECUTIVES": '["ceo@example.test"]',
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def env(configure: Configure, mailbox: tuple[Mailbox, int], slack: tuple[FakeSlack, str]) -> None:
+    configure(
+        {
+            "TOCSIN_SMTP_HOST": "127.0.0.1",
+            "TOCSIN_SMTP_PORT": str(mailbox[1]),
+            "TOCSIN_SMTP_STARTTLS": "false",
+            "TOCSIN_SMTP_FROM": "Tocsin <comms@tocsin.example>",
+            "TOCSIN_WARROOM_SLACK_BOT_TOKEN": TOKEN,
+            "TOCSIN_WARROOM_SLACK_API_BASE_URL": slack[1] + "/api",
+            "TOCSIN_COMMS_EXECUTIVES": '["ceo@example.test"]',
+        }
+    )
 
 
 @pytest.fixture

@@ -4,14 +4,10 @@ first altered or removed entry, also when someone drops the trigger to get past 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import io
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +16,7 @@ from httpx import AsyncClient
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.cli import tocsin
 from tests.factories import Caller, make_caller
 from tocsin.audit.service import Actor
 from tocsin.auth.permissions import Role
@@ -29,7 +26,6 @@ from tocsin.comms.chain import entry_hash
 from tocsin.comms.models import CommsLogEntry
 from tocsin.policy import service as policy
 
-TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 LOG = "/api/v1/comms/log"
 
 
@@ -59,18 +55,6 @@ async def write_entries(session: AsyncSession, count: int, clock: FrozenClock) -
     await session.commit()
 
 
-async def tocsin(*args: str, database_url: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["TOCSIN_DATABASE_URL"] = database_url
-    process = await asyncio.create_subprocess_exec(
-        TOCSIN, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def tamper(session: AsyncSession, db_kind: str, statement: str) -> None:
     """What someone with database credentials might do: get past the trigger, then rewrite."""
     if db_kind == "postgresql":
@@ -90,9 +74,9 @@ async def test_an_intact_log_verifies_from_the_command_line(
     session: AsyncSession, admin: Caller, clock: FrozenClock, database_url: str
 ) -> None:
     await write_entries(session, 3, clock)
-    code, out, err = await tocsin("comms", "verify", database_url=database_url)
-    assert code == 0, err
-    assert "3 entries" in out
+    run = await tocsin("comms", "verify", database_url=database_url)
+    assert run.code == 0, run.err
+    assert "3 entries" in run.out
 
 
 async def test_the_database_refuses_to_change_or_delete_an_entry(
@@ -114,9 +98,9 @@ async def test_an_altered_entry_is_found_by_verify(
 ) -> None:
     await write_entries(session, 5, clock)
     await tamper(session, db_kind, "UPDATE comms_log_entries SET text = 'softened' WHERE seq = 3")
-    code, _, err = await tocsin("comms", "verify", database_url=database_url)
-    assert code == 1
-    assert "entry 3 was altered" in err
+    run = await tocsin("comms", "verify", database_url=database_url)
+    assert run.code == 1
+    assert "entry 3 was altered" in run.err
 
 
 async def test_a_removed_entry_is_found_by_verify_also_the_newest(

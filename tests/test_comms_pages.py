@@ -4,7 +4,6 @@ groups, media inquiries with the spokesperson's statement, and the comms log pag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,13 +11,12 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import count_rows
+from tests.conftest import Configure, count_rows
 from tests.factories import browser_login, make_caller, make_user
 from tests.test_comms import TEMPLATES, declare
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
 from tocsin.comms.models import CommsMediaInquiry, CommsStakeholderGroup
-from tocsin.config import get_settings
 from tocsin.policy import service as policy
 
 HTMX = {"HX-Request": "true"}
@@ -121,12 +119,9 @@ async def test_the_comms_log_page_is_for_admins_and_shows_the_chain_verdict(
 
 
 @pytest.fixture
-def spokesperson(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("TOCSIN_COMMS_SPOKESPEOPLE", '["press@example.test"]')
-    get_settings.cache_clear()
-    yield "press@example.test"
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def spokesperson(configure: Configure) -> str:
+    configure({"TOCSIN_COMMS_SPOKESPEOPLE": '["press@example.test"]'})
+    return "press@example.test"
 
 
 def section(html: str, element_id: str) -> str:

@@ -4,7 +4,6 @@ each external communication landing in the comms log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +12,12 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import Configure
 from tests.factories import Caller, make_caller
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
 from tocsin.comms.models import CommsLogEntry
-from tocsin.config import Settings, get_settings
+from tocsin.config import Settings
 from tocsin.jobs.models import Job
 from tocsin.jobs.worker import Worker
 from tocsin.notifications.service import DISPATCH_KIND
@@ -28,13 +28,13 @@ MEDIA = "/api/v1/comms/media-inquiries"
 
 
 @pytest.fixture
-def people_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TOCSIN_COMMS_EXECUTIVES", '["ceo@example.test", "cfo@example.test"]')
-    monkeypatch.setenv("TOCSIN_COMMS_SPOKESPEOPLE", '["press@example.test"]')
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def people_settings(configure: Configure) -> None:
+    configure(
+        {
+            "TOCSIN_COMMS_EXECUTIVES": '["ceo@example.test", "cfo@example.test"]',
+            "TOCSIN_COMMS_SPOKESPEOPLE": '["press@example.test"]',
+        }
+    )
 
 
 @pytest.fixture

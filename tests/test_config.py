@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import Run, run_tocsin
 from tocsin.config import ConfigError, Settings, load_settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +22,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    return subprocess.run(
-        [TOCSIN, *args],
-        env={**base, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run_cli(*args: str, env: dict[str, str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The command in `cwd`, so that a default relative path never lands in the checkout."""
+    monkeypatch.chdir(cwd)
+    return run_tocsin(*args, env=env)
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,14 +58,14 @@ def test_defaults_without_any_configuration() -> None:
     ],
 )
 def test_an_invalid_value_stops_start_up_naming_the_setting(
-    variable: str, value: str, tmp_path: Path
+    variable: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "never.db"
     env = {"TOCSIN_DATABASE_URL": f"sqlite+aiosqlite:///{database}", variable: value}
-    result = run_cli("db", "upgrade", env=env, cwd=tmp_path)
-    assert result.returncode != 0
-    assert variable in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_cli("db", "upgrade", env=env, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert result.code != 0
+    assert variable in result.err
+    assert "Traceback" not in result.err
     assert not database.exists()  # nothing was done with a half-valid configuration
 
 
@@ -131,16 +122,16 @@ def test_a_json_file_and_top_level_keys_work_too(
     ],
 )
 def test_a_bad_file_stops_start_up_naming_what_is_wrong(
-    content: str, named: str, tmp_path: Path
+    content: str, named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_config(tmp_path, content)
     env = {
         "TOCSIN_CONFIG_FILE": str(path),
         "TOCSIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
     }
-    result = run_cli("db", "upgrade", env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    assert named in result.stderr
+    result = run_cli("db", "upgrade", env=env, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert result.code == 2
+    assert named in result.err
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,11 +140,12 @@ def test_a_missing_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
-def test_the_command_line_uses_the_file(tmp_path: Path) -> None:
+def test_the_command_line_uses_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     database = tmp_path / "from-file.db"
     path = write_config(tmp_path, f'database_url = "sqlite+aiosqlite:///{database}"\n')
-    result = run_cli("db", "upgrade", env={"TOCSIN_CONFIG_FILE": str(path)}, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    env = {"TOCSIN_CONFIG_FILE": str(path)}
+    result = run_cli("db", "upgrade", env=env, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert result.code == 0, result.err
     assert database.exists()
 
 

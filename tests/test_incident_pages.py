@@ -8,8 +8,8 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.cli import tocsin
 from tests.factories import browser_login, make_caller, make_user
-from tests.test_cli import tocsin
 from tests.test_incident_api import API, TECHNICAL, declare, world  # noqa: F401  (fixture)
 from tocsin.auth.permissions import Role
 

@@ -4,7 +4,6 @@ close, back on re-open, and a private turn — against the local Slack Web API s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,13 +15,13 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.chat.slack import BOT, TOKEN, FakeSlack
+from tests.conftest import Configure
 from tests.factories import Caller, make_caller
 from tests.test_incident_api import API, BUSINESS, TECHNICAL, declare, move, tick, world  # noqa: F401
 from tests.test_incident_warrooms_slack import room_of, run_jobs, settings, slack  # noqa: F401
 from tocsin.audit.service import Actor
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
-from tocsin.config import get_settings
 from tocsin.incidents.models import Incident, TimelineEvent
 from tocsin.incidents.service.common import finish, note
 from tocsin.incidents.warrooms import announce, outbox
@@ -37,16 +36,16 @@ EVENTS = "/api/v1/chat/slack/events"
 @pytest.fixture
 def chat_env(
     slack: tuple[FakeSlack, str],  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[None]:
-    monkeypatch.setenv("TOCSIN_WARROOM_PLATFORMS", '["web", "slack"]')
-    monkeypatch.setenv("TOCSIN_WARROOM_SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TOCSIN_WARROOM_SLACK_API_BASE_URL", slack[1] + "/api")
-    monkeypatch.setenv("TOCSIN_WARROOM_SLACK_SIGNING_SECRET", SECRET)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    configure: Configure,
+) -> None:
+    configure(
+        {
+            "TOCSIN_WARROOM_PLATFORMS": '["web", "slack"]',
+            "TOCSIN_WARROOM_SLACK_BOT_TOKEN": TOKEN,
+            "TOCSIN_WARROOM_SLACK_API_BASE_URL": slack[1] + "/api",
+            "TOCSIN_WARROOM_SLACK_SIGNING_SECRET": SECRET,
+        }
+    )
 
 
 async def opened(

@@ -14,12 +14,13 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.chat.synapse import SERVER_NAME, Homeserver, homeserver
+from tests.conftest import Configure
 from tests.factories import Caller, make_caller
 from tests.test_incident_api import API, declare, move, world  # noqa: F401  (fixture)
 from tests.test_incident_warrooms_follow import close
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
-from tocsin.config import Settings, get_settings, load_settings
+from tocsin.config import Settings, load_settings
 from tocsin.incidents.warrooms.models import WarRoom
 from tocsin.jobs.worker import Worker
 
@@ -38,14 +39,14 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
 
 
 @pytest.fixture
-def chat_env(synapse: Homeserver, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TOCSIN_WARROOM_PLATFORMS", '["web", "matrix"]')
-    monkeypatch.setenv("TOCSIN_WARROOM_MATRIX_HOMESERVER_URL", synapse.url)
-    monkeypatch.setenv("TOCSIN_WARROOM_MATRIX_ACCESS_TOKEN", synapse.bot_token)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def chat_env(synapse: Homeserver, configure: Configure) -> None:
+    configure(
+        {
+            "TOCSIN_WARROOM_PLATFORMS": '["web", "matrix"]',
+            "TOCSIN_WARROOM_MATRIX_HOMESERVER_URL": synapse.url,
+            "TOCSIN_WARROOM_MATRIX_ACCESS_TOKEN": synapse.bot_token,
+        }
+    )
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.chat.serving import serving
 from tests.chat.slack import BOT, TOKEN, FakeSlack
+from tests.conftest import Configure
 from tests.factories import make_caller
 from tests.test_incident_api import API, declare, world  # noqa: F401  (fixture)
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
-from tocsin.config import Settings, get_settings, load_settings
+from tocsin.config import Settings, load_settings
 from tocsin.incidents.warrooms.models import WarRoom
 from tocsin.jobs.models import Job
 from tocsin.jobs.worker import Worker
@@ -33,14 +34,14 @@ async def slack() -> AsyncIterator[tuple[FakeSlack, str]]:
 
 
 @pytest.fixture
-def chat_env(slack: tuple[FakeSlack, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TOCSIN_WARROOM_PLATFORMS", '["web", "slack"]')
-    monkeypatch.setenv("TOCSIN_WARROOM_SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TOCSIN_WARROOM_SLACK_API_BASE_URL", slack[1] + "/api")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def chat_env(slack: tuple[FakeSlack, str], configure: Configure) -> None:
+    configure(
+        {
+            "TOCSIN_WARROOM_PLATFORMS": '["web", "slack"]',
+            "TOCSIN_WARROOM_SLACK_BOT_TOKEN": TOKEN,
+            "TOCSIN_WARROOM_SLACK_API_BASE_URL": slack[1] + "/api",
+        }
+    )
 
 
 @pytest.fixture

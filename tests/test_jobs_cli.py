@@ -1,4 +1,5 @@
-"""`tocsin worker` and `tocsin jobs …` as an operator runs them: real processes, real database."""
+"""`tocsin worker` and `tocsin jobs …` as an operator runs them, on the real database; the
+long-running worker in a real process, since stopping on SIGTERM is its point."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.cli import tocsin
 from tocsin.jobs import service
 from tocsin.jobs.models import JobStatus
 
@@ -24,41 +26,28 @@ def environment(database_url: str) -> dict[str, str]:
     return env
 
 
-async def tocsin(*args: str, database_url: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        TOCSIN,
-        *args,
-        env=environment(database_url),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(60):
-        out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_worker_once_runs_what_fell_due_and_jobs_commands_retry_it(
     session: AsyncSession, database_url: str
 ) -> None:
     job_id = (await service.schedule(session, "retired.kind", max_attempts=5)).id
-    code, _, err = await tocsin("worker", "--once", database_url=database_url)
-    assert code == 0, err
+    worked = await tocsin("worker", "--once", database_url=database_url)
+    assert worked.code == 0, worked.err
     session.expire_all()
     stored = await service.get_job(session, job_id)
     await session.commit()
     assert stored.status == JobStatus.DEAD
     assert "no handler is registered for job kind 'retired.kind'" in (stored.last_error or "")
 
-    code, out, _ = await tocsin("jobs", "list", "--status", "dead", database_url=database_url)
-    assert code == 0
-    assert out.startswith(f"{job_id}\tdead\tretired.kind\t")
-    assert "1/5\tno handler is registered" in out
+    listed = await tocsin("jobs", "list", "--status", "dead", database_url=database_url)
+    assert listed.code == 0
+    assert listed.out.startswith(f"{job_id}\tdead\tretired.kind\t")
+    assert "1/5\tno handler is registered" in listed.out
 
-    code, out, _ = await tocsin("jobs", "retry", str(job_id), database_url=database_url)
-    assert (code, out.strip()) == (0, f"job {job_id} is queued again")
-    code, _, err = await tocsin("jobs", "retry", str(job_id), database_url=database_url)
-    assert code == 1
-    assert f"only dead jobs can be retried; job {job_id} is queued" in err
+    retried = await tocsin("jobs", "retry", str(job_id), database_url=database_url)
+    assert (retried.code, retried.out.strip()) == (0, f"job {job_id} is queued again")
+    again = await tocsin("jobs", "retry", str(job_id), database_url=database_url)
+    assert again.code == 1
+    assert f"only dead jobs can be retried; job {job_id} is queued" in again.err
 
 
 async def test_worker_runs_until_sigterm_then_stops_cleanly(

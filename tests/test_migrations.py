@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,13 +14,12 @@ from alembic import command
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.cli import tocsin
 from tests.conftest import DEFAULT_PG
 from tocsin.config import load_settings
 from tocsin.db.engine import make_engine
 from tocsin.db.migrate import alembic_config, drift, upgrade
 from tocsin.db.models import Base
-
-TOCSIN = str(Path(sys.executable).with_name("tocsin"))
 
 
 def _plain_dsn(url: str) -> str:
@@ -69,22 +66,6 @@ async def downgrade_to_base(engine: AsyncEngine) -> None:
         await connection.run_sync(_down)
 
 
-async def tocsin(*args: str, database_url: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
-    env["TOCSIN_DATABASE_URL"] = database_url
-    process = await asyncio.create_subprocess_exec(
-        TOCSIN,
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def test_migrations_on_an_empty_database_equal_the_models(
     empty_engine: AsyncEngine,
 ) -> None:
@@ -96,15 +77,15 @@ async def test_migrations_on_an_empty_database_equal_the_models(
 async def test_db_check_passes_and_notices_drift(
     empty_database_url: str, empty_engine: AsyncEngine
 ) -> None:
-    code, out, err = await tocsin("db", "check", database_url=empty_database_url)
-    assert code == 0, err
-    assert "models and migrations agree" in out
+    agreed = await tocsin("db", "check", database_url=empty_database_url)
+    assert agreed.code == 0, agreed.err
+    assert "models and migrations agree" in agreed.out
     # A table the models do not know is drift: the check is not vacuous.
     async with empty_engine.begin() as connection:
         await connection.execute(sa.text("CREATE TABLE stray (id INTEGER PRIMARY KEY)"))
-    code, _, err = await tocsin("db", "check", database_url=empty_database_url)
-    assert code == 1
-    assert "drift:" in err and "stray" in err
+    drifted = await tocsin("db", "check", database_url=empty_database_url)
+    assert drifted.code == 1
+    assert "drift:" in drifted.err and "stray" in drifted.err
 
 
 async def test_downgrade_then_upgrade_round_trips(empty_engine: AsyncEngine) -> None:

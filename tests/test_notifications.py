@@ -17,11 +17,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import Configure
 from tests.factories import make_user
 from tests.mail import Mailbox, smtp_server
 from tocsin.auth.models import User
 from tocsin.clock import FrozenClock
-from tocsin.config import Settings, get_settings
+from tocsin.config import Settings
 from tocsin.jobs.models import Job, JobStatus
 from tocsin.jobs.worker import Worker
 from tocsin.notifications import handlers as _handlers  # noqa: F401  (registers the jobs)
@@ -82,7 +83,9 @@ def http_server() -> Iterator[HttpServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever looks for shutdown() every poll_interval: 0.5 s by default, added to
+    # every test that used the server.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
@@ -113,26 +116,21 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def providers(
-    monkeypatch: pytest.MonkeyPatch, mailbox: tuple[Mailbox, int], http_server: HttpServer
-) -> Iterator[None]:
+def providers(configure: Configure, mailbox: tuple[Mailbox, int], http_server: HttpServer) -> None:
     http_server.check = twilio_check(http_server)
-    env = {
-        "TOCSIN_SMTP_HOST": "127.0.0.1",
-        "TOCSIN_SMTP_PORT": str(mailbox[1]),
-        "TOCSIN_SMTP_STARTTLS": "false",
-        "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
-        "TOCSIN_TWILIO_ACCOUNT_SID": SID,
-        "TOCSIN_TWILIO_AUTH_TOKEN": TOKEN,
-        "TOCSIN_TWILIO_FROM_NUMBER": FROM,
-        "TOCSIN_TWILIO_API_BASE_URL": http_server.url,
-        "TOCSIN_BASE_URL": "https://tocsin.example",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    configure(
+        {
+            "TOCSIN_SMTP_HOST": "127.0.0.1",
+            "TOCSIN_SMTP_PORT": str(mailbox[1]),
+            "TOCSIN_SMTP_STARTTLS": "false",
+            "TOCSIN_SMTP_FROM": "Tocsin <pager@tocsin.example>",
+            "TOCSIN_TWILIO_ACCOUNT_SID": SID,
+            "TOCSIN_TWILIO_AUTH_TOKEN": TOKEN,
+            "TOCSIN_TWILIO_FROM_NUMBER": FROM,
+            "TOCSIN_TWILIO_API_BASE_URL": http_server.url,
+            "TOCSIN_BASE_URL": "https://tocsin.example",
+        }
+    )
 
 
 @pytest.fixture

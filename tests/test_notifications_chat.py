@@ -4,7 +4,7 @@ through a real Synapse homeserver, both with the war rooms' bot."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from starlette.routing import Route
 from tests.chat.serving import serving
 from tests.chat.slack import TOKEN, FakeSlack
 from tests.chat.synapse import Homeserver
-from tests.conftest import count_rows
+from tests.conftest import Configure, count_rows
 from tests.factories import Caller, browser_login, make_caller, make_user
 from tests.test_incident_warrooms_matrix import matrix, synapse  # noqa: F401  (fixture)
 from tests.test_notifications import add_method, add_rule, deliveries, page
@@ -30,7 +30,7 @@ from tests.test_oncall import make_policy, paged, people, service_id  # noqa: F4
 from tests.test_oncall import page as open_page
 from tocsin.auth.permissions import Role
 from tocsin.clock import FrozenClock
-from tocsin.config import Settings, get_settings
+from tocsin.config import Settings
 from tocsin.jobs.models import Job, JobStatus
 from tocsin.jobs.worker import Worker
 from tocsin.notifications import handlers as _handlers  # noqa: F401  (registers the jobs)
@@ -54,21 +54,9 @@ def slack(slack_server: tuple[FakeSlack, str]) -> FakeSlack:
     return slack_server[0]
 
 
-def _env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> Iterator[None]:
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
 @pytest.fixture
-def slack_env(
-    slack_server: tuple[FakeSlack, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    yield from _env(
-        monkeypatch,
+def slack_env(slack_server: tuple[FakeSlack, str], configure: Configure) -> None:
+    configure(
         {
             "TOCSIN_WARROOM_SLACK_BOT_TOKEN": TOKEN,
             "TOCSIN_WARROOM_SLACK_API_BASE_URL": slack_server[1] + "/api",
@@ -209,11 +197,10 @@ async def test_a_failing_slack_is_retried_and_a_refused_member_is_final(
 async def test_an_unconfigured_slack_waits_for_its_configuration(
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
     run_jobs: Any,
 ) -> None:
-    monkeypatch.delenv("TOCSIN_WARROOM_SLACK_BOT_TOKEN", raising=False)
-    get_settings.cache_clear()
+    configure({"TOCSIN_WARROOM_SLACK_BOT_TOKEN": None})
     user = await make_user(session, password=None)
     method = await add_method(session, user, Channel.SLACK, "U0ADA")
     await add_rule(session, method, Urgency.HIGH, 0)
@@ -277,10 +264,9 @@ async def limiter(synapse: Homeserver) -> AsyncIterator[Limiter]:  # noqa: F811
 def matrix_env(
     limiter: Limiter,
     synapse: Homeserver,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[None]:
-    yield from _env(
-        monkeypatch,
+    configure: Configure,
+) -> None:
+    configure(
         {
             "TOCSIN_WARROOM_MATRIX_HOMESERVER_URL": limiter.url,
             "TOCSIN_WARROOM_MATRIX_ACCESS_TOKEN": synapse.bot_token,

@@ -1,13 +1,13 @@
-"""`tocsin oncall who` and `tocsin oncall schedules`, run as real processes: the answer a
-responder gets from a shell is the one the pager would act on."""
+"""`tocsin oncall who` and `tocsin oncall schedules` as a responder runs them: the answer a
+shell gives is the one the pager would act on."""
 
 from __future__ import annotations
 
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.cli import tocsin
 from tests.factories import Caller
-from tests.test_cli import tocsin
 from tests.test_oncall import layer, make_policy, make_schedule, people
 
 __all__ = ["people"]  # the fixture, shared with the API tests

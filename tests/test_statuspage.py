@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import Configure
 from tests.factories import Caller, make_caller
 from tests.mail import Mailbox, smtp_server
 from tocsin.audit.models import AuditEntry
@@ -710,18 +711,17 @@ class Hooks:
 
 
 @pytest.fixture
-def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+def mailbox(configure: Configure) -> Iterator[Mailbox]:
     with smtp_server() as (box, port):
-        for name, value in {
-            "TOCSIN_SMTP_HOST": "127.0.0.1",
-            "TOCSIN_SMTP_PORT": str(port),
-            "TOCSIN_SMTP_STARTTLS": "false",
-            "TOCSIN_BASE_URL": "https://status.example",
-        }.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+        configure(
+            {
+                "TOCSIN_SMTP_HOST": "127.0.0.1",
+                "TOCSIN_SMTP_PORT": str(port),
+                "TOCSIN_SMTP_STARTTLS": "false",
+                "TOCSIN_BASE_URL": "https://status.example",
+            }
+        )
         yield box
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -747,7 +747,9 @@ def hooks() -> Iterator[Hooks]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever looks for shutdown() every poll_interval: 0.5 s by default, added to
+    # every test that used the server.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
@@ -827,62 +829,58 @@ async def test_updates_fan_out_in_batches_through_the_worker(
     world: World,
     hooks: Hooks,
     run_jobs: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: FrozenClock,
 ) -> None:
-    monkeypatch.setenv("TOCSIN_STATUSPAGE_BATCH_SIZE", "2")
-    get_settings.cache_clear()
-    try:
-        secrets: list[str] = []
-        for n in range(5):
-            made = await client.post(
-                "/status/subscribe",
-                data={"webhook": f"{hooks.url}/hook/{n}"},
-                headers={"accept": "application/json"},
-            )
-            assert made.status_code == 202
-            assert made.json()["mode"] == "webhook" and made.json()["confirmed"] is True
-            secrets.append(made.json()["secret"])
-        only_search = await client.post(
-            "/status/acme/subscribe",
-            data={
-                "webhook": f"{hooks.url}/search-only",
-                "components": [str(world.components["Search"])],
-            },
+    configure({"TOCSIN_STATUSPAGE_BATCH_SIZE": "2"})
+    secrets: list[str] = []
+    for n in range(5):
+        made = await client.post(
+            "/status/subscribe",
+            data={"webhook": f"{hooks.url}/hook/{n}"},
+            headers={"accept": "application/json"},
         )
-        assert only_search.status_code == 202
-        hooks.unavailable.add("/hook/3")
-        await publish(client, world.communicator, world)
-        assert hooks.received == []
-        await run_jobs()
-        batches = await jobs_of(sessionmaker, statuspage.DELIVER_KIND)
-        assert [len(j.payload["subscribers"]) for j in batches] == [2, 2, 1, 1]
-        assert all(j.status == "succeeded" for j in batches[:3])
-        retry = batches[3]
-        assert retry.status == "queued" and retry.payload["round"] == 2, "only the one that failed"
-        paths = sorted(r["path"] for r in hooks.received)
-        assert paths == ["/hook/0", "/hook/1", "/hook/2", "/hook/4"], "Search-only is left out"
+        assert made.status_code == 202
+        assert made.json()["mode"] == "webhook" and made.json()["confirmed"] is True
+        secrets.append(made.json()["secret"])
+    only_search = await client.post(
+        "/status/acme/subscribe",
+        data={
+            "webhook": f"{hooks.url}/search-only",
+            "components": [str(world.components["Search"])],
+        },
+    )
+    assert only_search.status_code == 202
+    hooks.unavailable.add("/hook/3")
+    await publish(client, world.communicator, world)
+    assert hooks.received == []
+    await run_jobs()
+    batches = await jobs_of(sessionmaker, statuspage.DELIVER_KIND)
+    assert [len(j.payload["subscribers"]) for j in batches] == [2, 2, 1, 1]
+    assert all(j.status == "succeeded" for j in batches[:3])
+    retry = batches[3]
+    assert retry.status == "queued" and retry.payload["round"] == 2, "only the one that failed"
+    paths = sorted(r["path"] for r in hooks.received)
+    assert paths == ["/hook/0", "/hook/1", "/hook/2", "/hook/4"], "Search-only is left out"
 
-        hooks.unavailable.clear()
-        clock.advance(delivery.RETRY_DELAY)
-        await run_jobs()
-        assert sorted(r["path"] for r in hooks.received)[-2:] == ["/hook/3", "/hook/4"]
-        assert len(hooks.received) == 5, "nobody got the update twice"
-        async with sessionmaker() as s:
-            logged = list(await s.scalars(sa.select(CommsLogEntry).order_by(CommsLogEntry.seq)))
-        assert [e.kind for e in logged] == ["status_page_update"] + ["subscriber_batch"] * 4
-        assert logged[0].text.endswith("We are looking into slow checkouts.")
-        assert logged[0].recipients == "public status page acme"
-        assert "We are looking into slow checkouts." in logged[1].text
-        first = next(r for r in hooks.received if r["path"] == "/hook/0")
-        assert verify(secrets[0], first["_signature"], first["_raw"], int(utcnow().timestamp()))
-        body = hooks.received[0]
-        assert body["incident"]["name"] == "Checkout is slow"
-        assert body["incident"]["incident_updates"][0]["body"].startswith("We are looking")
-        assert "/status/unsubscribe/" in body["meta"]["unsubscribe"]
-    finally:
-        get_settings.cache_clear()
+    hooks.unavailable.clear()
+    clock.advance(delivery.RETRY_DELAY)
+    await run_jobs()
+    assert sorted(r["path"] for r in hooks.received)[-2:] == ["/hook/3", "/hook/4"]
+    assert len(hooks.received) == 5, "nobody got the update twice"
+    async with sessionmaker() as s:
+        logged = list(await s.scalars(sa.select(CommsLogEntry).order_by(CommsLogEntry.seq)))
+    assert [e.kind for e in logged] == ["status_page_update"] + ["subscriber_batch"] * 4
+    assert logged[0].text.endswith("We are looking into slow checkouts.")
+    assert logged[0].recipients == "public status page acme"
+    assert "We are looking into slow checkouts." in logged[1].text
+    first = next(r for r in hooks.received if r["path"] == "/hook/0")
+    assert verify(secrets[0], first["_signature"], first["_raw"], int(utcnow().timestamp()))
+    body = hooks.received[0]
+    assert body["incident"]["name"] == "Checkout is slow"
+    assert body["incident"]["incident_updates"][0]["body"].startswith("We are looking")
+    assert "/status/unsubscribe/" in body["meta"]["unsubscribe"]
 
 
 # --- the admin page ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import Configure
 from tests.mail import Picky, smtp_server
 from tocsin.audit.service import Actor
 from tocsin.clock import FrozenClock, utcnow
@@ -30,19 +31,18 @@ LEFT = "left@acme.example"
 
 
 @pytest.fixture
-def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Picky]:
+def mailbox(configure: Configure) -> Iterator[Picky]:
     with smtp_server(Picky()) as (box, port):
-        for name, value in {
-            "TOCSIN_SMTP_HOST": "127.0.0.1",
-            "TOCSIN_SMTP_PORT": str(port),
-            "TOCSIN_SMTP_STARTTLS": "false",
-            "TOCSIN_BASE_URL": "https://status.example",
-        }.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+        configure(
+            {
+                "TOCSIN_SMTP_HOST": "127.0.0.1",
+                "TOCSIN_SMTP_PORT": str(port),
+                "TOCSIN_SMTP_STARTTLS": "false",
+                "TOCSIN_BASE_URL": "https://status.example",
+            }
+        )
         assert isinstance(box, Picky)
         yield box
-    get_settings.cache_clear()
 
 
 async def run_jobs(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -143,35 +143,31 @@ async def test_without_a_mail_server_every_address_waits_for_a_later_round(
     settings: Settings,
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
-    monkeypatch.delenv("TOCSIN_SMTP_HOST", raising=False)
-    get_settings.cache_clear()
-    try:
-        actor = Actor.system("test")
-        page = await service.create_page(session, actor, PageCreate(slug="acme", name="Acme"))
-        ids = await subscribe(session, page.id, READERS)
-        incident = await service.create_incident(
-            session, actor, "acme", IncidentCreate(name="Down", body="Looking.", notify=False)
+    configure({"TOCSIN_SMTP_HOST": None})
+    actor = Actor.system("test")
+    page = await service.create_page(session, actor, PageCreate(slug="acme", name="Acme"))
+    ids = await subscribe(session, page.id, READERS)
+    incident = await service.create_incident(
+        session, actor, "acme", IncidentCreate(name="Down", body="Looking.", notify=False)
+    )
+    await session.commit()
+    update_id = await session.scalar(
+        sa.select(StatusIncidentUpdate.id).where(
+            StatusIncidentUpdate.status_incident_id == incident.id
         )
-        await session.commit()
-        update_id = await session.scalar(
-            sa.select(StatusIncidentUpdate.id).where(
-                StatusIncidentUpdate.status_incident_id == incident.id
-            )
-        )
-        payload: dict[str, Any] = {"update_id": update_id, "subscribers": list(ids.values())}
-        failed = await delivery.deliver_batch(session, payload)
-        await session.commit()
-        assert failed == sorted(ids.values())
-        logged = await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(CommsLogEntry)
-            .where(CommsLogEntry.kind == "subscriber_batch")
-        )
-        assert logged == 0, "nobody was reached, so no batch is on record"
-    finally:
-        get_settings.cache_clear()
+    )
+    payload: dict[str, Any] = {"update_id": update_id, "subscribers": list(ids.values())}
+    failed = await delivery.deliver_batch(session, payload)
+    await session.commit()
+    assert failed == sorted(ids.values())
+    logged = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(CommsLogEntry)
+        .where(CommsLogEntry.kind == "subscriber_batch")
+    )
+    assert logged == 0, "nobody was reached, so no batch is on record"
 
 
 async def test_one_process_mails_only_a_few_batches_at_once(
@@ -179,12 +175,11 @@ async def test_one_process_mails_only_a_few_batches_at_once(
     settings: Settings,
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Configure,
 ) -> None:
     """More connections would not send faster (the sending is CPU-bound on our side) but would
     slow down every request the same process serves."""
-    monkeypatch.setenv("TOCSIN_STATUSPAGE_BATCH_SIZE", "10")
-    get_settings.cache_clear()
+    configure({"TOCSIN_STATUSPAGE_BATCH_SIZE": "10"})
     actor = Actor.system("test")
     page = await service.create_page(session, actor, PageCreate(slug="acme", name="Acme"))
     readers = [f"reader{n}@acme.example" for n in range(60)]

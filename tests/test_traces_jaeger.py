@@ -5,7 +5,7 @@ spans feed failure isolation like exported ones."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,14 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conftest import count_rows
+from tests.conftest import Configure, count_rows
 from tests.factories import Caller, make_caller
 from tests.test_traces_e2e import serving
 from tocsin.app import create_app
 from tocsin.audit.models import AuditEntry
 from tocsin.auth.permissions import Permission, Role
 from tocsin.clock import utcnow
-from tocsin.config import Settings, get_settings
+from tocsin.config import Settings
 from tocsin.jobs.worker import Worker
 from tocsin.traces import handlers as _handlers  # noqa: F401
 from tocsin.traces import jaeger
@@ -131,12 +131,9 @@ async def fake_jaeger() -> AsyncIterator[Jaeger]:
 
 
 @pytest.fixture
-def jaeger_configured(fake_jaeger: Jaeger, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def jaeger_configured(fake_jaeger: Jaeger, configure: Configure) -> None:
     """The worker's handlers read the process settings (cached), not the app's."""
-    monkeypatch.setenv("TOCSIN_TRACES_JAEGER_URL", fake_jaeger.url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    configure({"TOCSIN_TRACES_JAEGER_URL": fake_jaeger.url})
 
 
 @pytest.fixture

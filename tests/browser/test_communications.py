@@ -4,17 +4,15 @@ preview an audience template; log a media inquiry that the spokesperson answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.browser.conftest import Site
 from tests.browser.test_dashboard_live import TIMEOUT_MS, api, sign_in
+from tests.conftest import Configure
 from tests.factories import make_caller, make_user
 from tocsin.auth.permissions import Role
-from tocsin.config import get_settings
 
 pytestmark = pytest.mark.browser
 
@@ -103,12 +101,9 @@ async def test_edit_a_template_preview_it_against_an_incident_and_save_a_version
 
 
 @pytest.fixture
-def press_desk(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("TOCSIN_COMMS_SPOKESPEOPLE", '["pia@example.com"]')
-    get_settings.cache_clear()
-    yield "pia@example.com"
-    monkeypatch.undo()
-    get_settings.cache_clear()
+def press_desk(configure: Configure) -> str:
+    configure({"TOCSIN_COMMS_SPOKESPEOPLE": '["pia@example.com"]'})
+    return "pia@example.com"
 
 
 async def test_log_a_media_inquiry_and_the_spokesperson_publishes_the_statement(
