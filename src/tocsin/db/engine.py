@@ -33,11 +33,16 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: every transaction begins IMMEDIATE (below), so only one
+        # runs at a time anyway; with more connections the others poll for the file lock,
+        # sleeping up to 100 ms between tries and in no particular order, and under an alert
+        # storm a page's decision waited seconds behind ingestion. Waiting for the pool's one
+        # connection is first come, first served and wakes the next at once.
         engine = create_async_engine(
             url,
             echo=settings.database_echo,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_pool_size,
+            pool_size=1,
+            max_overflow=0,
             **kwargs,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
