@@ -57,3 +57,35 @@ async def test_concurrent_writers_queue_instead_of_failing(
     async with sessionmaker() as session:
         count = await session.scalar(sa.select(sa.func.count()).select_from(User))
     assert count == 20
+
+
+WRITERS = 24
+
+
+async def test_sqlite_writers_of_a_process_take_turns_in_arrival_order(
+    sessionmaker: async_sessionmaker[AsyncSession], db_kind: str
+) -> None:
+    """A page's decision queued behind a burst of ingestion writes is served after them and
+    at once, not whenever its polling for SQLite's file lock happens to win."""
+    if db_kind != "sqlite":
+        pytest.skip("SQLite's single writer")
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def write(n: int, queued: asyncio.Event) -> None:
+        async with sessionmaker() as session:
+            queued.set()
+            await session.execute(sa.text("SELECT 1"))  # holds the one writer from here
+            order.append(n)
+            if n == 0:
+                await release.wait()
+            await session.commit()
+
+    tasks = []
+    for n in range(WRITERS):
+        queued = asyncio.Event()
+        tasks.append(asyncio.create_task(write(n, queued)))
+        await queued.wait()
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == list(range(WRITERS))
