@@ -227,9 +227,7 @@ async def schedule_page(
 async def edit_schedule_form(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> HTMLResponse:
-    schedule = await service.get_schedule(session, slug)
-    await _refuse_unless_may_change(session, principal, schedule.team)
-    return await _schedule_form(request, session, oncall_forms.schedule_values(schedule), slug=slug)
+    return await _edit_form(SCHEDULE_FORM, request, session, principal, slug)
 
 
 @router.post("/oncall/schedules/{slug}/edit")
@@ -239,33 +237,11 @@ async def edit_schedule_submit(
     return await _save_form(SCHEDULE_FORM, request, session, principal, slug)
 
 
-def _confirmed(form: Any) -> None:
-    if forms.text(form, "confirm") != "yes":
-        raise Invalid("confirm", "tick the box to confirm the deletion")
-
-
 @router.post("/oncall/schedules/{slug}/delete")
 async def delete_schedule_submit(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    form = await request.form()
-
-    async def delete() -> None:
-        _confirmed(form)
-        await service.delete_schedule(session, principal, slug)
-
-    _, errors = await forms.attempt(session, delete, forms.PAGE_REFUSALS)
-    if errors:
-        schedule = await service.get_schedule(session, slug)
-        return await _schedule_form(
-            request,
-            session,
-            oncall_forms.schedule_values(schedule),
-            slug=slug,
-            errors=errors,
-            status_code=errors.status,
-        )
-    return RedirectResponse(f"/oncall?deleted={slug}", status_code=303)
+    return await _delete_form(SCHEDULE_FORM, request, session, principal, slug)
 
 
 @router.post("/oncall/schedules/{slug}/overrides")
@@ -377,9 +353,7 @@ async def new_policy_submit(
 async def edit_policy_form(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> HTMLResponse:
-    policy = await service.get_policy(session, slug)
-    await _refuse_unless_may_change(session, principal, policy.team)
-    return await _policy_form(request, session, oncall_forms.policy_values(policy), slug=slug)
+    return await _edit_form(POLICY_FORM, request, session, principal, slug)
 
 
 @router.post("/oncall/policies/{slug}/edit")
@@ -393,24 +367,7 @@ async def edit_policy_submit(
 async def delete_policy_submit(
     request: Request, slug: str, principal: Principal = MANAGE, session: AsyncSession = DB
 ) -> Response:
-    form = await request.form()
-
-    async def delete() -> None:
-        _confirmed(form)
-        await service.delete_policy(session, principal, slug)
-
-    _, errors = await forms.attempt(session, delete, forms.PAGE_REFUSALS)
-    if errors:
-        policy = await service.get_policy(session, slug)
-        return await _policy_form(
-            request,
-            session,
-            oncall_forms.policy_values(policy),
-            slug=slug,
-            errors=errors,
-            status_code=errors.status,
-        )
-    return RedirectResponse(f"/oncall/policies?deleted={slug}", status_code=303)
+    return await _delete_form(POLICY_FORM, request, session, principal, slug)
 
 
 @router.get("/oncall/pages")
@@ -507,27 +464,77 @@ async def ack_link_submit(
 class _Editor:
     """What differs between the schedule and the policy form; the flow around it is one."""
 
+    load: Callable[[AsyncSession, str], Awaitable[Any]]
+    values: Callable[[Any], dict[str, Any]]
     parse: Callable[..., dict[str, Any]]
     body: Callable[[dict[str, Any]], Input]
     save: Callable[[AsyncSession, Principal, Any, str | None], Awaitable[Any]]
+    delete: Callable[[AsyncSession, Principal, str], Awaitable[None]]
     show: Callable[..., Awaitable[HTMLResponse]]
     saved_at: Callable[[str], str]
+    deleted_at: Callable[[str], str]
 
 
 SCHEDULE_FORM = _Editor(
+    load=service.get_schedule,
+    values=oncall_forms.schedule_values,
     parse=oncall_forms.parse_schedule,
     body=lambda values: ScheduleIn.model_validate(oncall_forms.schedule_body(values)),
     save=service.save_schedule,
+    delete=service.delete_schedule,
     show=_schedule_form,
     saved_at=lambda slug: f"/oncall/schedules/{slug}?saved=1",
+    deleted_at=lambda slug: f"/oncall?deleted={slug}",
 )
 POLICY_FORM = _Editor(
+    load=service.get_policy,
+    values=oncall_forms.policy_values,
     parse=oncall_forms.parse_policy,
     body=lambda values: PolicyIn.model_validate(oncall_forms.policy_body(values)),
     save=service.save_policy,
+    delete=service.delete_policy,
     show=_policy_form,
     saved_at=lambda slug: f"/oncall/policies?saved={slug}#policy-{slug}",
+    deleted_at=lambda slug: f"/oncall/policies?deleted={slug}",
 )
+
+
+async def _edit_form(
+    editor: _Editor, request: Request, session: AsyncSession, principal: Principal, slug: str
+) -> HTMLResponse:
+    """Refused before the form is shown, so nobody fills in a form they may not save."""
+    current = await editor.load(session, slug)
+    await _refuse_unless_may_change(session, principal, current.team)
+    return await editor.show(request, session, editor.values(current), slug=slug)
+
+
+def _confirmed(form: Any) -> None:
+    if forms.text(form, "confirm") != "yes":
+        raise Invalid("confirm", "tick the box to confirm the deletion")
+
+
+async def _delete_form(
+    editor: _Editor, request: Request, session: AsyncSession, principal: Principal, slug: str
+) -> Response:
+    """The box must be ticked, because a deletion cannot be undone from the page; a refusal
+    shows the edit form again with the reason beside the box."""
+    form = await request.form()
+
+    async def delete() -> None:
+        _confirmed(form)
+        await editor.delete(session, principal, slug)
+
+    _, errors = await forms.attempt(session, delete, forms.PAGE_REFUSALS)
+    if errors:
+        return await editor.show(
+            request,
+            session,
+            editor.values(await editor.load(session, slug)),
+            slug=slug,
+            errors=errors,
+            status_code=errors.status,
+        )
+    return RedirectResponse(editor.deleted_at(slug), status_code=303)
 
 
 async def _save_form(
