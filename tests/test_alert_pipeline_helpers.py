@@ -21,6 +21,7 @@ PIPELINE_KINDS = {
     "alerts.process": handlers.process_alert,
     "alerts.reevaluate": handlers.reevaluate,
     "alerts.heartbeat_check": handlers.heartbeat_check,
+    "alerts.expire": handlers.expire_alerts,
 }
 
 

@@ -3,7 +3,8 @@
 "alerts.process" runs once per state change that ingestion stored (and again when a group
 wait ends or something the decision depended on ended); "alerts.reevaluate" re-runs the
 decision of every alert suppressed by a silence, maintenance window or upstream alert that
-has just ended; "alerts.heartbeat_check" raises the alert of a missed heartbeat.
+has just ended; "alerts.heartbeat_check" raises the alert of a missed heartbeat;
+"alerts.expire" resolves the alerts whose sender stopped repeating them (`expiry`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from tocsin.alerts.models import Integration
 from tocsin.alerts.routing import handlers as routing_handlers  # noqa: F401  (its jobs)
-from tocsin.alerts.service import heartbeats, pipeline
+from tocsin.alerts.service import expiry, expiry_schedule, heartbeats, pipeline
 from tocsin.alerts.service.ingestion import PROCESS_JOB, ingest
 from tocsin.jobs.registry import JobContext, job_handler
 
@@ -39,3 +40,8 @@ async def heartbeat_check(context: JobContext, payload: dict[str, Any]) -> None:
     if missed is None or row is None:
         return
     await ingest(session, heartbeats.sender_of(row), [missed])
+
+
+@job_handler(expiry_schedule.SWEEP_JOB, timeout_seconds=600)
+async def expire_alerts(context: JobContext, payload: dict[str, Any]) -> None:
+    await expiry.sweep(context.session)

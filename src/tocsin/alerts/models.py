@@ -40,7 +40,13 @@ class Integration(IdMixin, TimestampMixin, Base):
 
 class Alert(IdMixin, Base):
     __tablename__ = "alerts"
-    __table_args__ = (sa.UniqueConstraint("integration_id", "dedup_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("integration_id", "dedup_key"),
+        # Serves every read by status, and the expiry sweep's "firing and overdue" as a range
+        # scan. One index instead of two: each re-send rewrites `expires_at`, and a second
+        # index would be one more entry to write per re-send.
+        sa.Index("ix_alerts_status_expires_at", "status", "expires_at"),
+    )
 
     integration_id: Mapped[int] = mapped_column(
         sa.ForeignKey("alert_integrations.id", ondelete="CASCADE")
@@ -53,7 +59,7 @@ class Alert(IdMixin, Base):
     fingerprint: Mapped[str] = mapped_column(sa.String(16), index=True)
     source: Mapped[str] = mapped_column(sa.String(32))
     wire_format: Mapped[str] = mapped_column(sa.String(32))
-    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
     acknowledged: Mapped[bool] = mapped_column(default=False)
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -35,7 +35,7 @@ from tocsin.alerts.normalized import (
     SourceKind,
     WireFormat,
 )
-from tocsin.alerts.service import heartbeats
+from tocsin.alerts.service import expiry_schedule, heartbeats
 from tocsin.alerts.service.decision_priority import decision_priority
 from tocsin.alerts.service.integrations import Sender
 from tocsin.auth.permissions import Permission
@@ -109,7 +109,8 @@ _ALERTS = cast(sa.Table, Alert.__table__)
 _EVENTS = cast(sa.Table, AlertEvent.__table__)
 
 
-def _stored_alert(row: Any) -> NormalizedAlert:
+def stored_alert(row: Any) -> NormalizedAlert:
+    """A stored row in the shape the merge rules take."""
     return NormalizedAlert(
         source=SourceKind(row.source),
         wire_format=WireFormat(row.wire_format),
@@ -220,7 +221,7 @@ async def write_many(
         keys.setdefault(post.sender.integration_id, set()).update(batch)
     rows = await _existing(session, keys)
     current: dict[tuple[int, str], _Current] = {
-        key: _Current(_stored_alert(row), row.id, row.service_id, 0, row.receive_count)
+        key: _Current(stored_alert(row), row.id, row.service_id, 0, row.receive_count)
         for key, row in rows.items()
     }
     answers: list[list[tuple[str, NormalizedAlert, _Current | None, AlertStatus, str]]] = []
@@ -243,20 +244,18 @@ async def write_many(
             held.posts += 1
             answer.append((dedup_key, incoming, held, held.alert.status, change))
             if change in _STATE_CHANGES:
-                alert = held.alert
-                changes.append(
-                    _Change(
-                        index,
-                        held,
-                        change,
-                        alert.status.value,
-                        alert.starts_at,
-                        alert.severity.value if alert.severity else None,
-                    )
-                )
+                changes.append(_change(index, held, change))
         answers.append(answer)
     await _save(session, current, now)
     await _record_changes(session, changes, now)
+    await expiry_schedule.ensure_sweep(
+        session,
+        min(
+            (e for held in current.values() if (e := held.alert.expires_at) is not None),
+            default=None,
+        ),
+        now,
+    )
     for integration_id in keys:
         await _mark_received(session, integration_id, now)
     return [
@@ -342,6 +341,46 @@ def _unnest_insert(table: sa.Table, names: tuple[str, ...]) -> ReturningInsert[A
     ).subquery()
     ordered = sa.select(*(source.c[name] for name in names)).order_by(source.c.n)
     return sa.insert(table).from_select(columns, ordered).returning(table.c.id)
+
+
+def _change(request: int, held: _Current, change: str) -> _Change:
+    alert = held.alert
+    return _Change(
+        request,
+        held,
+        change,
+        alert.status.value,
+        alert.starts_at,
+        alert.severity.value if alert.severity else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A state change that no post made (an alert whose `expires_at` passed)."""
+
+    alert_id: int
+    service_id: int
+    alert: NormalizedAlert
+    """The alert after the change."""
+    change: str
+
+
+async def record(
+    session: AsyncSession, requests: Sequence[Sequence[Changed]], now: datetime
+) -> None:
+    """Record changes made outside a post exactly as `write_many` records a post's, so the
+    pipeline cannot tell them apart: a history row each, and one decision job per inner
+    sequence (decided in its order, like the alerts of one request)."""
+    await _record_changes(
+        session,
+        [
+            _change(index, _Current(item.alert, item.alert_id, item.service_id), item.change)
+            for index, request in enumerate(requests)
+            for item in request
+        ],
+        now,
+    )
 
 
 async def _record_changes(session: AsyncSession, changes: list[_Change], now: datetime) -> None:

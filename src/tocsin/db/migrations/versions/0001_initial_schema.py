@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 08:53:35.972446
+Create Date: 2026-11-27 11:41:47.046949
 """
 
 from collections.abc import Sequence
@@ -2049,7 +2049,7 @@ def upgrade() -> None:
             batch_op.f("ix_alerts_last_received_at"), ["last_received_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_alerts_service_id"), ["service_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_alerts_status"), ["status"], unique=False)
+        batch_op.create_index("ix_alerts_status_expires_at", ["status", "expires_at"], unique=False)
 
     op.create_table(
         "check_results",
@@ -2439,7 +2439,7 @@ def downgrade() -> None:
 
     op.drop_table("check_results")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_alerts_status"))
+        batch_op.drop_index("ix_alerts_status_expires_at")
         batch_op.drop_index(batch_op.f("ix_alerts_service_id"))
         batch_op.drop_index(batch_op.f("ix_alerts_last_received_at"))
         batch_op.drop_index(batch_op.f("ix_alerts_group_id"))
