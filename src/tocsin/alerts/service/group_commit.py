@@ -24,6 +24,12 @@ from tocsin.clock import utcnow
 
 MAX_GROUP_ALERTS = 2048
 """A bound on one transaction's size, so one group never holds the writer lock for long."""
+GATHER_YIELDS = 4
+"""Event-loop turns the writer lets pass before taking the next group while requests keep
+coming: requests whose bytes have already arrived get parsed and join it. Without them, under
+steady load the clients split into two halves, one waiting for each commit, and every
+transaction's fixed cost was shared by half as many requests (measured: groups of 8 instead
+of 14 with 16 connections, a quarter fewer requests a second)."""
 
 
 class GroupCommit:
@@ -56,8 +62,13 @@ class GroupCommit:
         return group
 
     async def _drain(self) -> None:
+        busy = False
         while self._waiting:
+            if busy:  # a lone request is written at once; under load, let others join
+                for _ in range(GATHER_YIELDS):
+                    await asyncio.sleep(0)
             group = self._next_group()
+            busy = len(group) > 1
             try:
                 results = await self._commit([post for post, _ in group])
             except Exception as exc:  # handed to the request it belongs to
