@@ -273,6 +273,29 @@ async def test_a_new_occurrence_after_the_expiry_fires_again_and_expires_again(
     assert await history(sessionmaker, row.id) == ["created", "resolved", "refired", "resolved"]
 
 
+async def test_a_sender_heard_again_after_the_expiry_fires_the_same_occurrence_again(
+    client: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+    key: str,
+) -> None:
+    """Prometheus cut off from Tocsin for longer than the expiry, then back: it sends the
+    occurrence's first start again, and the alert fires again, as in Alertmanager."""
+    start = clock.now()
+    await post_alerts(client, key, started("DiskFull", start))
+    clock.advance(timedelta(minutes=20))
+    await run_jobs(settings, sessionmaker)
+    assert (await alert_named(sessionmaker, "DiskFull")).status == "resolved"
+
+    await post_alerts(client, key, started("DiskFull", start))
+    await run_jobs(settings, sessionmaker)
+    row = await alert_named(sessionmaker, "DiskFull")
+    assert (row.status, row.starts_at) == ("firing", start)
+    assert row.expires_at == clock.now() + timedelta(minutes=5)
+    assert await history(sessionmaker, row.id) == ["created", "resolved", "refired"]
+
+
 async def test_one_sweep_resolves_many_expired_alerts_in_batches(
     client: AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],

@@ -114,7 +114,7 @@ def test_api_v2_alert_expires_when_the_sender_stops_repeating_it() -> None:
     result = expire(alert, NOW + timedelta(minutes=9))
     assert result.transition is Transition.RESOLVED
     assert result.alert.ends_at == NOW + timedelta(minutes=5)  # when it expired, not when seen
-    assert result.alert.expires_at is None
+    assert result.alert.expires_at == NOW + timedelta(minutes=5), "marks it as expired"
     # A repeat before expiry pushes the expiry forward.
     (repeat,) = alertmanager.parse_api_v2(
         [{"labels": {"alertname": "Quiet"}}], now=NOW + timedelta(minutes=4)
@@ -122,6 +122,25 @@ def test_api_v2_alert_expires_when_the_sender_stops_repeating_it() -> None:
     refreshed = merge(alert, repeat).alert
     assert refreshed.starts_at == NOW
     assert expire(refreshed, NOW + timedelta(minutes=6)).transition is Transition.UNCHANGED
+
+
+def test_an_expired_alert_fires_again_when_its_sender_is_heard_again() -> None:
+    """Prometheus cut off for longer than the resolve timeout, then back: it still sends
+    the occurrence's first start, and the alert must fire again (as in Alertmanager)."""
+    body = [{"labels": {"alertname": "Quiet"}, "startsAt": NOW.isoformat()}]
+    (alert,) = alertmanager.parse_api_v2(body, now=NOW)
+    expired = expire(alert, NOW + timedelta(minutes=20)).alert
+    (back,) = alertmanager.parse_api_v2(body, now=NOW + timedelta(minutes=30))
+    result = merge(expired, back)
+    assert result.transition is Transition.REFIRED
+    assert result.alert.firing and result.alert.starts_at == NOW
+    # Resolved by its sender instead, the same late copy changes nothing.
+    (resolved,) = alertmanager.parse_api_v2(
+        [{**body[0], "endsAt": (NOW + timedelta(minutes=3)).isoformat()}],
+        now=NOW + timedelta(minutes=3),
+    )
+    told = merge(alert, resolved).alert
+    assert merge(told, back).transition is Transition.UNCHANGED
 
 
 def test_only_posts_of_the_same_alert_merge() -> None:
@@ -173,6 +192,17 @@ def test_merging_the_same_post_twice_changes_nothing_more(
 @given(posts())
 def test_an_alert_merged_with_itself_is_itself(alert: NormalizedAlert) -> None:
     assert merge(alert, alert).alert == alert
+
+
+@given(posts(status=AlertStatus.FIRING), posts(), minutes)
+def test_an_expired_alert_merges_like_any_other_and_fires_on_any_firing_post(
+    alert: NormalizedAlert, incoming: NormalizedAlert, expiry: datetime
+) -> None:
+    expired = expire(replace(alert, expires_at=expiry), expiry).alert
+    once = merge(expired, incoming)
+    assert merge(once.alert, incoming).alert == once.alert
+    if incoming.firing and not incoming.partial:
+        assert once.transition is Transition.REFIRED
 
 
 @st.composite

@@ -14,6 +14,9 @@ the newer post with the same dedup key:
   a late copy of the old occurrence and changes nothing (a delayed re-send must not re-open
   a resolved alert); resolved -> resolved keeps the latest resolution time, as Alertmanager
   does;
+* an alert resolved only because its sender stopped repeating it (`expire`; it keeps its
+  `expires_at` as the mark) fires again on the next firing post, whenever that occurrence
+  started: the sender never said it ended, it was cut off (Alertmanager does the same);
 * an acknowledgement belongs to the occurrence: it survives re-sends and the resolution, and
   a new occurrence starts unacknowledged.
 
@@ -60,7 +63,7 @@ def merge(stored: NormalizedAlert, incoming: NormalizedAlert) -> Merged:
     starts_at = min(stored.starts_at, incoming.starts_at)
     if stored.status is AlertStatus.RESOLVED:
         if incoming.status is AlertStatus.FIRING:
-            if incoming.starts_at > _ended(stored):
+            if incoming.starts_at > _ended(stored) or stored.expires_at is not None:
                 return Merged(incoming, Transition.REFIRED)
             return Merged(replace(stored, starts_at=starts_at), Transition.UNCHANGED)
         ends_at = max(_ended(stored), _ended(incoming))
@@ -78,11 +81,12 @@ def merge(stored: NormalizedAlert, incoming: NormalizedAlert) -> Merged:
 
 def expire(alert: NormalizedAlert, now: datetime) -> Merged:
     """Resolve a firing alert whose sender stopped repeating it past its `expires_at`
-    (Alertmanager's resolve timeout); anything else is returned unchanged."""
+    (Alertmanager's resolve timeout); anything else is returned unchanged. The resolved alert
+    keeps its `expires_at`: that marks it as resolved by silence, not by its sender."""
     if alert.status is AlertStatus.FIRING and alert.expires_at and alert.expires_at <= now:
         resolved_at = max(alert.expires_at, alert.starts_at)
         return Merged(
-            replace(alert, status=AlertStatus.RESOLVED, ends_at=resolved_at, expires_at=None),
+            replace(alert, status=AlertStatus.RESOLVED, ends_at=resolved_at),
             Transition.RESOLVED,
         )
     return Merged(alert, Transition.UNCHANGED)

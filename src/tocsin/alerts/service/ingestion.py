@@ -251,7 +251,11 @@ async def write_many(
     await expiry_schedule.ensure_sweep(
         session,
         min(
-            (e for held in current.values() if (e := held.alert.expires_at) is not None),
+            (
+                e
+                for held in current.values()
+                if held.alert.firing and (e := held.alert.expires_at) is not None
+            ),
             default=None,
         ),
         now,
