@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from httpx import AsyncClient
 from hypothesis import given
@@ -23,6 +25,7 @@ from tocsin.audit.models import AuditEntry
 from tocsin.auth.permissions import Role
 from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import MemberIn, TeamCreate
+from tocsin.clock import FrozenClock
 
 # --- the token bucket ------------------------------------------------------------------------
 
@@ -173,6 +176,33 @@ async def test_disabling_and_enabling_through_the_api(
     assert (await client.post(ingest, json=body)).status_code == 200
     null = await client.patch(url, json={"enabled": None}, headers=admin.headers)
     assert null.status_code == 422
+
+
+async def test_an_integration_shows_when_it_last_received_to_the_minute(
+    client: AsyncClient, session: AsyncSession, clock: FrozenClock
+) -> None:
+    await make_service(session)
+    integration = await make_integration(session, SourceKind.ALERTMANAGER)
+    admin = await make_caller(session, Role.ADMIN)
+    body = capture("alertmanager-0.25-webhook-v4-pd-test.json")[0]
+
+    async def last_received() -> datetime | None:
+        listed = await client.get("/api/v1/integrations", headers=admin.headers)
+        (found,) = [i for i in listed.json() if i["id"] == integration.id]
+        value = found["last_received_at"]
+        return None if value is None else datetime.fromisoformat(value)
+
+    assert await last_received() is None
+    first = clock.now()
+    ingest = f"/api/v1/ingest/{integration.key}/alertmanager"
+    assert (await client.post(ingest, json=body)).status_code == 200
+    assert await last_received() == first
+    clock.advance(timedelta(seconds=40))
+    assert (await client.post(ingest, json=body)).status_code == 200
+    assert await last_received() == first, "written at most once a minute"
+    clock.advance(timedelta(seconds=40))
+    assert (await client.post(ingest, json=body)).status_code == 200
+    assert await last_received() == clock.now()
 
 
 async def test_the_alert_list_filters_by_status_service_and_integration(
