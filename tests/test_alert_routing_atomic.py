@@ -87,6 +87,7 @@ async def test_a_crash_after_declaring_still_pages_exactly_once_on_retry(
     assert await page_jobs(sessionmaker) == [], "the crash came before anything was paged"
 
     clock.advance(timedelta(minutes=5))  # past the retry's back-off
+    await post_alerts(client, key, firing("CheckoutDown", severity="critical"))  # still firing
     await routing.run_jobs(settings, sessionmaker)
 
     assert [i.id for i in await routing.incidents(sessionmaker)] == [declared], (

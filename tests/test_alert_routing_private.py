@@ -204,9 +204,11 @@ async def test_whoever_the_escalation_reaches_later_is_let_in_before_being_paged
     )
 
     clock.advance(timedelta(minutes=10))  # the secondary rotation hands over
+    await post_alerts(client, key, firing("CardFraudSpike", severity="critical"))  # still on
     await run_jobs(settings, sessionmaker)
     assert (await client.get(ref, headers=next_up.headers)).status_code == 404
     clock.advance(timedelta(minutes=5))  # nobody acknowledged: level 2 is paged
+    await post_alerts(client, key, firing("CardFraudSpike", severity="critical"))
     await run_jobs(settings, sessionmaker)
 
     async with sessionmaker() as reading:
