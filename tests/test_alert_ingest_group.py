@@ -25,12 +25,13 @@ from tests.test_alert_ingest_helpers import (
     stored_alerts,
 )
 from tocsin.alerts.formats import alertmanager
-from tocsin.alerts.models import Alert
+from tocsin.alerts.models import Alert, AlertEvent
 from tocsin.alerts.normalized import NormalizedAlert, SourceKind
 from tocsin.alerts.service import ingestion
 from tocsin.alerts.service.group_commit import GroupCommit
 from tocsin.alerts.service.ingestion import Post
 from tocsin.alerts.service.integrations import Sender, sender_for_key
+from tocsin.jobs.models import Job
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -144,3 +145,34 @@ async def test_concurrent_posts_through_the_writer_are_all_durable_when_answered
     ids = await asyncio.gather(*(post_and_read(f"A{i}") for i in range(20)))
     assert len(set(ids)) == 20
     assert len(await process_jobs(sessionmaker)) == 20
+
+
+async def test_every_answer_and_history_row_names_its_own_alert(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], sender: Sender
+) -> None:
+    """Ids come back from bulk inserts; each must be the id of the alert it is given for,
+    also after the newest rows were deleted (ids are then not the row count, and a history
+    row's id, which keys its decision job, must not be one used before)."""
+    await ingestion.write_many(session, [Post(sender, [posted("Old1"), posted("Old2")])], T0)
+    await session.execute(sa.delete(AlertEvent))
+    await session.execute(sa.delete(Alert).where(Alert.dedup_key == posted("Old2").dedup_key))
+    await session.commit()
+    names = [f"Alert{n}" for n in range(130)]
+    posts = [Post(sender, [posted(name) for name in names[i : i + 64]]) for i in (0, 64, 128)]
+    answers = await ingestion.write_many(session, posts, T0)
+    await session.commit()
+
+    async with sessionmaker() as reading:
+        stored = {row.dedup_key: row.id for row in await reading.scalars(sa.select(Alert))}
+        events = {
+            event.id: event.alert_id for event in await reading.scalars(sa.select(AlertEvent))
+        }
+        jobs = [j for j in await reading.scalars(sa.select(Job).order_by(Job.id))]
+    decisions = [job for job in jobs if job.kind == ingestion.PROCESS_JOB]
+    given = {a.dedup_key: a.alert_id for answer in answers for a in answer}
+    assert given == {posted(name).dedup_key: stored[posted(name).dedup_key] for name in names}
+    assert sorted(events.values()) == sorted(given.values()), "one history row per new alert"
+    assert len(decisions) == 4, "one decision job per request"
+    for post, job in zip(posts, decisions[1:], strict=True):
+        assert job.payload["alert_ids"] == [stored[alert.dedup_key] for alert in post.alerts]
+        assert [events[e] for e in job.payload["alert_event_ids"]] == job.payload["alert_ids"]

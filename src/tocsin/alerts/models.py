@@ -93,6 +93,9 @@ class AlertEvent(IdMixin, Base):
     """Append-only: one row per state change of an alert (created, resolved, refired…)."""
 
     __tablename__ = "alert_events"
+    # Decision jobs are keyed by the id of their first history row, so an id must never
+    # come back: SQLite would otherwise reuse the largest ids after a deletion.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     alert_id: Mapped[int] = mapped_column(
         sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:41:47.046949
+Create Date: 2026-11-27 12:17:32.607548
 """
 
 from collections.abc import Sequence
@@ -2297,6 +2297,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("alert_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_events_alert_id"), ["alert_id"], unique=False)
