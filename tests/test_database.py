@@ -14,6 +14,8 @@ from tocsin.audit.service import Actor
 from tocsin.auth import service as auth
 from tocsin.auth.models import TeamMembership, User
 from tocsin.auth.permissions import Role
+from tocsin.config import Settings
+from tocsin.db.engine import make_engine, make_sessionmaker
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: AsyncEngine, db_kind: str) -> None:
@@ -89,3 +91,40 @@ async def test_sqlite_writers_of_a_process_take_turns_in_arrival_order(
     release.set()
     await asyncio.gather(*tasks)
     assert order == list(range(WRITERS))
+
+
+async def test_a_sqlite_writer_of_another_process_waits_its_turn_without_stalling(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], db_kind: str
+) -> None:
+    """A second engine stands for another process (a worker beside the server): its write
+    waits for the first one's commit instead of failing, and the event loop keeps serving
+    other work meanwhile."""
+    if db_kind != "sqlite":
+        pytest.skip("SQLite's single writer")
+    other = make_engine(settings)
+    try:
+        async with sessionmaker() as holding:
+            await auth.create_user(
+                holding, Actor.system("test"), email="first@example.test", role=Role.VIEWER
+            )
+            await holding.execute(sa.text("SELECT 1"))  # begins again: holds the lock
+            waiting = asyncio.create_task(_create_user(make_sessionmaker(other), "second"))
+            ticks = 0
+            while ticks < 20:  # the loop runs while the other engine waits for the lock
+                await asyncio.sleep(0.001)
+                ticks += 1
+            assert not waiting.done(), "it waited for the lock"
+            await holding.commit()
+        await waiting
+    finally:
+        await other.dispose()
+    async with sessionmaker() as session:
+        emails = set(await session.scalars(sa.select(User.email)))
+    assert {"first@example.test", "second@example.test"} <= emails
+
+
+async def _create_user(sessions: async_sessionmaker[AsyncSession], name: str) -> None:
+    async with sessions() as session:
+        await auth.create_user(
+            session, Actor.system("test"), email=f"{name}@example.test", role=Role.VIEWER
+        )

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from tocsin.config import Settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run during writes; foreign keys are off by default in SQLite.
-    # busy_timeout makes concurrent writers wait instead of failing immediately.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=0")  # waiting is done in _sqlite_begin_immediate
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -60,8 +65,31 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     )
 
 
+BUSY_SECONDS = 10.0
+"""How long a transaction waits for another process to release SQLite's writer lock."""
+BUSY_POLL_SECONDS = (0.001, 0.002, 0.005)
+"""The pauses between tries, then the last one repeated."""
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the writer lock, waiting for another process without blocking the event loop's
+    thread pool or sleeping long: SQLite's own busy handler (left at 0 here) sleeps up to
+    100 ms between tries, so a page's decision in a worker process waited seconds behind a
+    server's ingestion. Within a process the one pooled connection already queues
+    transactions; this only matters between processes."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    for attempt in itertools.count():
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        pause = BUSY_POLL_SECONDS[min(attempt, len(BUSY_POLL_SECONDS) - 1)]
+        if in_greenlet():  # an async engine: let the event loop run meanwhile
+            await_only(asyncio.sleep(pause))
+        else:
+            time.sleep(pause)
 
 
 def _disable_pysqlite_autobegin(dbapi_connection: Any, _record: Any) -> None:
