@@ -27,6 +27,7 @@ from tests.test_alert_pipeline_helpers import (
     firing,
     page_jobs,
     post_alerts,
+    put_rule,
     run_pipeline,
 )
 from tocsin.alerts.correlation import SLACK_RANKS, slack_rank
@@ -46,11 +47,6 @@ PROCESS = "alerts.process"
 @pytest.fixture
 async def admin(session: AsyncSession) -> Caller:
     return await make_caller(session, Role.ADMIN)
-
-
-async def put_rule(client: AsyncClient, caller: Caller, **rule: Any) -> None:
-    response = await client.put("/api/v1/correlation-rules", json=rule, headers=caller.headers)
-    assert response.status_code == 200, response.text
 
 
 async def decision_jobs(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Job]:

@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.factories import Caller, make_caller
 from tests.test_alert_ingest_helpers import make_integration, make_service
 from tests.test_alert_pipeline_helpers import (
-    PIPELINE_KINDS,
     alert_named,
     alerts_named,
     firing,
     page_jobs,
     post_alerts,
+    put_rule,
     resolved,
+    run_pipeline,
 )
-from tocsin.alerts import handlers
 from tocsin.alerts.models import Alert, AlertEvent
 from tocsin.alerts.normalized import SourceKind
 from tocsin.auth.permissions import Role
@@ -38,32 +38,10 @@ from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.events import Event, bus
 from tocsin.jobs.models import Job
-from tocsin.jobs.registry import HandlerSpec, Registry
-from tocsin.jobs.worker import Worker
 
 pytestmark = pytest.mark.asyncio
 
 SWEEP = "alerts.expire"
-
-
-def registry() -> Registry:
-    """The pipeline's handlers and the sweep; pages are looked at, not sent."""
-    found = Registry()
-    for kind, handler in {**PIPELINE_KINDS, SWEEP: handlers.expire_alerts}.items():
-        found.register(HandlerSpec(kind, handler))
-    return found
-
-
-async def run_jobs(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Run every job due now, pass after pass, until nothing is left to run."""
-    worker = Worker(settings, sessionmaker, registry=registry(), worker_id="expiry")
-    total = 0
-    for _ in range(20):
-        ran = await worker.run_once()
-        total += ran
-        if not ran:
-            break
-    return total
 
 
 @pytest.fixture
@@ -130,15 +108,15 @@ async def test_an_alert_the_sender_stops_repeating_resolves_at_its_ends_at_or_af
     await post_alerts(
         client, key, ending("DiskFull", start + timedelta(minutes=4)), firing("HighLatency")
     )
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
 
     clock.advance(timedelta(minutes=3, seconds=50))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     assert (await alert_named(sessionmaker, "DiskFull")).status == "firing"
 
     async with bus.stream() as live:
         clock.advance(timedelta(seconds=30))
-        await run_jobs(settings, sessionmaker)
+        await run_pipeline(settings, sessionmaker)
         events = drain(live)
     disk = await alert_named(sessionmaker, "DiskFull")
     assert disk.status == "resolved"
@@ -149,7 +127,7 @@ async def test_an_alert_the_sender_stops_repeating_resolves_at_its_ends_at_or_af
     assert (await alert_named(sessionmaker, "HighLatency")).status == "firing"
 
     clock.advance(timedelta(minutes=1))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     latency = await alert_named(sessionmaker, "HighLatency")
     assert latency.status == "resolved"
     assert latency.ends_at == start + timedelta(minutes=5)  # Alertmanager's resolve timeout
@@ -167,7 +145,7 @@ async def test_an_alert_that_is_repeated_never_expires_and_repeats_queue_few_swe
     repeats = 40
     for _ in range(repeats):  # every 30 s for 20 minutes, each time 4 minutes ahead
         await post_alerts(client, key, ending("HighLatency", clock.now() + timedelta(minutes=4)))
-        await run_jobs(settings, sessionmaker)
+        await run_pipeline(settings, sessionmaker)
         clock.advance(timedelta(seconds=30))
 
     row = await alert_named(sessionmaker, "HighLatency")
@@ -178,7 +156,7 @@ async def test_an_alert_that_is_repeated_never_expires_and_repeats_queue_few_swe
     assert len(await jobs_of(sessionmaker, SWEEP)) <= 7
 
     clock.advance(timedelta(minutes=4))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     assert (await alert_named(sessionmaker, "HighLatency")).status == "resolved"
 
 
@@ -190,11 +168,9 @@ async def test_a_group_resolves_when_its_last_member_expires(
     admin: Caller,
     key: str,
 ) -> None:
-    rule = {"service": "checkout", "group_by": ["alertname"]}
-    response = await client.put("/api/v1/correlation-rules", json=rule, headers=admin.headers)
-    assert response.status_code == 200, response.text
+    await put_rule(client, admin, service="checkout", group_by=["alertname"])
     await post_alerts(client, key, firing("HighLatency", n="a"), firing("HighLatency", n="b"))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     [page] = await page_jobs(sessionmaker)
     group_id = page.payload["alert_group_id"]
 
@@ -206,12 +182,12 @@ async def test_a_group_resolves_when_its_last_member_expires(
     clock.advance(timedelta(minutes=3))
     await post_alerts(client, key, firing("HighLatency", n="b"))  # only b is still sent
     clock.advance(timedelta(minutes=2, seconds=30))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     assert await statuses(sessionmaker) == {"HighLatency/a": "resolved", "HighLatency/b": "firing"}
     assert (await group())["status"] == "firing"
 
     clock.advance(timedelta(minutes=3))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     one = await group()
     assert one["status"] == "resolved"
     assert {member["decision"] for member in one["members"]} == {"resolved"}
@@ -227,11 +203,11 @@ async def test_a_resolve_posted_before_the_expiry_is_recorded_once(
 ) -> None:
     start = clock.now()
     await post_alerts(client, key, firing("DiskFull"))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     clock.advance(timedelta(minutes=2))
     await post_alerts(client, key, resolved("DiskFull", clock.now()))
     clock.advance(timedelta(minutes=10))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
 
     row = await alert_named(sessionmaker, "DiskFull")
     assert (row.status, row.ends_at) == ("resolved", start + timedelta(minutes=2))
@@ -252,12 +228,12 @@ async def test_a_new_occurrence_after_the_expiry_fires_again_and_expires_again(
     start = clock.now()
     await post_alerts(client, key, started("DiskFull", start))
     clock.advance(timedelta(minutes=6))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     assert (await alert_named(sessionmaker, "DiskFull")).status == "resolved"
 
     again = clock.now()
     await post_alerts(client, key, started("DiskFull", again))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     row = await alert_named(sessionmaker, "DiskFull")
     assert (row.status, row.starts_at, row.expires_at) == (
         "firing",
@@ -267,7 +243,7 @@ async def test_a_new_occurrence_after_the_expiry_fires_again_and_expires_again(
     assert await history(sessionmaker, row.id) == ["created", "resolved", "refired"]
 
     clock.advance(timedelta(minutes=6))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     row = await alert_named(sessionmaker, "DiskFull")
     assert (row.status, row.ends_at) == ("resolved", again + timedelta(minutes=5))
     assert await history(sessionmaker, row.id) == ["created", "resolved", "refired", "resolved"]
@@ -285,11 +261,11 @@ async def test_a_sender_heard_again_after_the_expiry_fires_the_same_occurrence_a
     start = clock.now()
     await post_alerts(client, key, started("DiskFull", start))
     clock.advance(timedelta(minutes=20))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     assert (await alert_named(sessionmaker, "DiskFull")).status == "resolved"
 
     await post_alerts(client, key, started("DiskFull", start))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     row = await alert_named(sessionmaker, "DiskFull")
     assert (row.status, row.starts_at) == ("firing", start)
     assert row.expires_at == clock.now() + timedelta(minutes=5)
@@ -307,7 +283,7 @@ async def test_one_sweep_resolves_many_expired_alerts_in_batches(
     start = clock.now()
     await post_alerts(client, key, *(firing("NodeDown", n=str(i)) for i in range(count)))
     clock.advance(timedelta(minutes=6))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
 
     rows = await alerts_named(sessionmaker, "NodeDown")
     assert len(rows) == count
@@ -346,7 +322,7 @@ async def test_a_worker_that_was_down_catches_up_with_the_times_the_alerts_expir
     await post_alerts(client, key, firing("CpuHot"))
 
     clock.advance(timedelta(hours=2))  # no worker ran meanwhile
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
 
     ended = {}
     for name in ("HighLatency", "DiskFull", "CpuHot"):
@@ -397,7 +373,7 @@ async def test_webhook_and_pagerduty_alerts_never_expire(
     assert answer.status_code == 202, answer.text
 
     clock.advance(timedelta(hours=3))
-    await run_jobs(settings, sessionmaker)
+    await run_pipeline(settings, sessionmaker)
     async with sessionmaker() as fresh:
         rows = list(await fresh.scalars(sa.select(Alert).order_by(Alert.id)))
     assert [(r.status, r.expires_at) for r in rows] == [("firing", None), ("firing", None)]

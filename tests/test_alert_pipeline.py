@@ -25,6 +25,7 @@ from tests.test_alert_pipeline_helpers import (
     firing,
     page_jobs,
     post_alerts,
+    put_rule,
     resolved,
     run_pipeline,
 )
@@ -50,12 +51,6 @@ async def admin(session: AsyncSession) -> Caller:
 async def key(session: AsyncSession, clock: FrozenClock) -> str:
     await make_service(session, "checkout")
     return (await make_integration(session, SourceKind.ALERTMANAGER)).key
-
-
-async def put_rule(client: AsyncClient, caller: Caller, **rule: Any) -> dict[str, Any]:
-    response = await client.put("/api/v1/correlation-rules", json=rule, headers=caller.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 async def test_a_group_pages_once_and_resolves_when_all_members_resolve(

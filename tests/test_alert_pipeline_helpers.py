@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.factories import Caller
 from tocsin.alerts import handlers
 from tocsin.alerts.models import Alert
 from tocsin.config import Settings
@@ -44,6 +45,13 @@ async def run_pipeline(settings: Settings, sessionmaker: async_sessionmaker[Asyn
         if not ran:
             break
     return total
+
+
+async def put_rule(client: AsyncClient, caller: Caller, **rule: Any) -> dict[str, Any]:
+    """Create or replace a correlation rule through the API."""
+    response = await client.put("/api/v1/correlation-rules", json=rule, headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 async def post_alerts(client: AsyncClient, key: str, *alerts: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from tocsin.auth import service as auth
 from tocsin.auth.models import TeamMembership, User
 from tocsin.auth.permissions import Role
 from tocsin.config import Settings
+from tocsin.db.committed import Committed
 from tocsin.db.engine import make_engine, make_sessionmaker
 
 
@@ -128,3 +129,22 @@ async def _create_user(sessions: async_sessionmaker[AsyncSession], name: str) ->
         await auth.create_user(
             session, Actor.system("test"), email=f"{name}@example.test", role=Role.VIEWER
         )
+
+
+async def test_what_a_transaction_noted_is_known_only_once_it_commits(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Skipping work because "this process did it already" must never trust a write that
+    was rolled back."""
+    marks: Committed[str, int] = Committed("test.marks")
+    async with sessionmaker() as session:
+        await session.execute(sa.text("SELECT 1"))
+        marks.note(session, "rolled back", 1)
+        assert marks.known(session) == {"rolled back": 1}, "its own transaction sees it"
+        await session.rollback()
+        assert marks.known(session) == {}
+        await session.execute(sa.text("SELECT 1"))
+        marks.note(session, "committed", 2)
+        await session.commit()
+    async with sessionmaker() as other:
+        assert marks.known(other) == {"committed": 2}

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.models import Alert, AlertEvent
+from tocsin.alerts.models import Alert
+from tocsin.alerts.service import decisions
 from tocsin.audit.service import Actor
 
 ROUTER = Actor.system("alert routing")
@@ -19,21 +20,6 @@ ROUTER = Actor.system("alert routing")
 def decide(
     session: AsyncSession, row: Alert, decision: str, reason: str, ref: str | None, now: datetime
 ) -> None:
-    """As the pipeline records a decision: on the alert, and a changed one in its history."""
-    changed = (row.decision, row.decision_reason) != (decision, reason)
-    row.decision, row.decision_reason, row.decision_ref, row.decided_at = (
-        decision,
-        reason[:2000],
-        ref,
-        now,
-    )
-    if changed:
-        session.add(
-            AlertEvent(
-                alert_id=row.id,
-                kind="decision",
-                status=row.status,
-                at=now,
-                data={"decision": decision, "reason": reason, "ref": ref},
-            )
-        )
+    """As the pipeline records a decision, with the reason cut to a readable length (it may
+    hold a ticket's or an incident's title)."""
+    decisions.decide(session, row, decision, reason[:2000], ref, now)

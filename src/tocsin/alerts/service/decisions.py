@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.models import Alert
+from tocsin.alerts.models import Alert, AlertEvent
 from tocsin.clock import utcnow
 
 RECEIVED = "received"
@@ -21,3 +23,26 @@ async def record_decision(session: AsyncSession, alert_id: int, decision: str, r
     row.decision_reason = reason
     row.decided_at = utcnow()
     return True
+
+
+def decide(
+    session: AsyncSession, row: Alert, decision: str, reason: str, ref: str | None, now: datetime
+) -> None:
+    """Set the decision of the pipeline or of routing; a changed one is also appended to the
+    alert's history, so the history shows each change of mind once however often a decision
+    is taken again."""
+    changed = (row.decision, row.decision_reason) != (decision, reason)
+    row.decision = decision
+    row.decision_reason = reason
+    row.decision_ref = ref
+    row.decided_at = now
+    if changed:
+        session.add(
+            AlertEvent(
+                alert_id=row.id,
+                kind="decision",
+                status=row.status,
+                at=now,
+                data={"decision": decision, "reason": reason, "ref": ref},
+            )
+        )

@@ -25,15 +25,13 @@ expiry horizon (the 4 to 5 minutes a repeat looks ahead) instead of one statemen
 
 from __future__ import annotations
 
-import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from tocsin.clock import utcnow
+from tocsin.db.committed import Committed
 from tocsin.jobs import service as jobs
 
 SWEEP_JOB = "alerts.expire"
@@ -46,10 +44,16 @@ REMEMBERED = 64
 """Sweeps a process remembers; forgetting one only means asking for it again."""
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_PENDING = "tocsin.alerts.expiry_sweeps"
 
-_known: weakref.WeakKeyDictionary[Engine, set[datetime]] = weakref.WeakKeyDictionary()
-"""Per database (tests open many in one process): the committed sweeps' due times."""
+
+def _keep_coming(sweeps: dict[datetime, datetime], _latest: Any) -> dict[datetime, datetime]:
+    """The next `REMEMBERED` sweeps: past ones can no longer cover anything."""
+    now = utcnow()
+    return {at: at for at in sorted(at for at in sweeps if at >= now)[:REMEMBERED]}
+
+
+_sweeps: Committed[datetime, datetime] = Committed("alerts.expiry_sweeps", _keep_coming)
+"""The due times of sweeps this process queued (and of those its transaction queues)."""
 
 
 def slot_at_or_after(moment: datetime) -> datetime:
@@ -59,11 +63,6 @@ def slot_at_or_after(moment: datetime) -> datetime:
 
 def sweep_key(due: datetime) -> str:
     return f"{SWEEP_JOB}:{due.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
-
-
-def _engine(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine
 
 
 async def ensure_sweep(session: AsyncSession, earliest: datetime | None, now: datetime) -> None:
@@ -76,28 +75,9 @@ async def ensure_sweep(session: AsyncSession, earliest: datetime | None, now: da
         return
     due = slot_at_or_after(max(earliest, now + SLOT))
     lead = now + SLOT
-    pending: set[datetime] = session.info.setdefault(_PENDING, set())
-    known = _known.get(_engine(session.sync_session), set())
-    if any(lead <= at <= due for at in (*known, *pending)):
+    if any(lead <= at <= due for at in _sweeps.known(session)):
         return
     await jobs.enqueue_many(
         session, [jobs.NewJob(SWEEP_JOB, {}, run_at=due, idempotency_key=sweep_key(due))]
     )
-    pending.add(due)
-
-
-@event.listens_for(Session, "after_commit")
-def _remember(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    engine = _engine(session)
-    now = utcnow()
-    kept = {at for at in _known.get(engine, ()) if at >= now} | pending
-    _known[engine] = set(sorted(kept)[:REMEMBERED])
-
-
-@event.listens_for(Session, "after_rollback")
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, *_: Any) -> None:
-    session.info.pop(_PENDING, None)
+    _sweeps.note(session, due, due)

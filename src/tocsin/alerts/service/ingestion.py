@@ -14,18 +14,15 @@ the row, so concurrent re-sends still give one alert.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from tocsin.alerts.merge import Transition, merge
@@ -44,6 +41,7 @@ from tocsin.alerts.service.integrations import Sender
 from tocsin.auth.permissions import Permission
 from tocsin.clock import utcnow
 from tocsin.db import dialect
+from tocsin.db.committed import Committed
 from tocsin.events import publish
 from tocsin.jobs import service as jobs
 
@@ -504,8 +502,7 @@ async def _mark_received(session: AsyncSession, integration_id: int, now: dateti
     requests of one integration wait for each other on its row lock. A process that has
     itself marked the integration less than a minute ago skips even the statement (a round
     trip per transaction on PostgreSQL); it learns of its marks only once they commit."""
-    engine = session.sync_session.get_bind()
-    marked = _marked.get(engine, {}).get(integration_id)
+    marked = _received_marks.known(session).get(integration_id)
     if marked is not None and marked <= now < marked + LAST_RECEIVED_PRECISION:
         return
     await session.execute(
@@ -519,29 +516,11 @@ async def _mark_received(session: AsyncSession, integration_id: int, now: dateti
         )
         .values(last_received_at=now)
     )
-    session.info.setdefault(_MARKING, {})[integration_id] = now
+    _received_marks.note(session, integration_id, now)
 
 
-_MARKING = "tocsin.alerts.marking_received"
-_marked: weakref.WeakKeyDictionary[Any, dict[int, datetime]] = weakref.WeakKeyDictionary()
-"""Per database (tests open many in one process): integration id -> when this process last
-committed its `last_received_at` check."""
-
-
-@event.listens_for(Session, "after_commit")
-def _remember_marks(session: Session) -> None:
-    marks = session.info.pop(_MARKING, None)
-    if marks:
-        known = _marked.setdefault(session.get_bind(), {})
-        if len(known) >= 10_000:
-            known.clear()
-        known.update(marks)
-
-
-@event.listens_for(Session, "after_rollback")
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_marks(session: Session, *_: Any) -> None:
-    session.info.pop(_MARKING, None)
+_received_marks: Committed[int, datetime] = Committed("alerts.received_marks")
+"""Integration id -> when this process last committed its `last_received_at` check."""
 
 
 async def announce(sender: Sender, stored: list[Stored]) -> None:

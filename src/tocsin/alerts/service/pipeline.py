@@ -42,6 +42,7 @@ from tocsin.alerts.models import (
 from tocsin.alerts.normalized import AlertStatus, Severity
 from tocsin.alerts.paging import page_request
 from tocsin.alerts.routing import service as routing
+from tocsin.alerts.service import decisions
 from tocsin.audit.service import Actor
 from tocsin.catalog.graph_cache import cached_dependency_graph
 from tocsin.catalog.models import Service
@@ -170,22 +171,7 @@ def _decide(
     ref: str | None,
     now: datetime,
 ) -> None:
-    """Set the decision; a changed one is also appended to the alert's history."""
-    changed = (row.decision, row.decision_reason) != (decision.value, reason)
-    row.decision = decision.value
-    row.decision_reason = reason
-    row.decision_ref = ref
-    row.decided_at = now
-    if changed:
-        session.add(
-            AlertEvent(
-                alert_id=row.id,
-                kind="decision",
-                status=row.status,
-                at=now,
-                data={"decision": decision.value, "reason": reason, "ref": ref},
-            )
-        )
+    decisions.decide(session, row, decision.value, reason, ref, now)
 
 
 async def evaluate(session: AsyncSession, alert_id: int, change: str = "changed") -> None:
