@@ -310,7 +310,7 @@ async def test_another_sites_issue_with_the_same_ticket_number_is_not_adopted(
     ours, theirs = marker(open_ticket["id"], settings), marker(open_ticket["id"], staging)
     assert ours != theirs
     # Another Tocsin site already filed its own ticket of the same number in the project.
-    other = await for_tracker("jira", settings).file(
+    other = await for_tracker("jira", settings).create(
         Draft(
             ref=open_ticket["ref"],
             title="[checkout] elsewhere",

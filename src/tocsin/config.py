@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     jira_email: str | None = None
     jira_api_token: str | None = None
     jira_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    jira_search_lag_seconds: float = Field(default=60, ge=0, le=3600)
 
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None

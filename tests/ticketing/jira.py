@@ -14,20 +14,28 @@ routing tickets use.
 - POST /rest/api/3/issue/{key}/comment with `{"body": <ADF>}` answers 201 with the comment.
 - POST /rest/api/3/issue/{key}/transitions with `{"transition": {"id"}}` answers 204.
 - Every call uses basic auth (account e-mail, API token); anything else answers 401.
+
+Jira's search is eventually consistent, and the server can be told to lag as it does: a new
+issue shows in search only `search_lag` after it was created (on the application's clock, so
+tests move time rather than sleep), and only once `unseen_searches` searches have missed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tocsin.clock import utcnow
 
 EMAIL = "tocsin@example.com"
 TOKEN = "jira-api-token"
@@ -38,6 +46,9 @@ class Issue:
     id: str
     key: str
     fields: dict[str, Any]
+    created_at: datetime = field(default_factory=utcnow)
+    missed: int = 0
+    """searches that should have found it but did not (it was not indexed yet)"""
     comments: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[str] = field(default_factory=list)
 
@@ -49,6 +60,15 @@ class FakeJira:
     issues: dict[str, Issue] = field(default_factory=dict)
     down: int = 0
     """answer this many calls with 503 first, as during an outage"""
+    refuse_creates: int = 0
+    """answer this many creates with 503 and create nothing, as a gateway does whose Jira
+    behind it is down"""
+    search_lag: timedelta = timedelta(0)
+    """how long after its creation an issue is still missing from search"""
+    unseen_searches: int = 0
+    """how many searches miss a new issue before it shows"""
+    search_together: asyncio.Barrier | None = None
+    """searches wait here until as many have arrived, to run concurrent callers in step"""
     calls: list[str] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(10000))
 
@@ -79,6 +99,9 @@ class FakeJira:
         refused = await self._gate(request)
         if refused is not None:
             return refused
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            return Response("Service Unavailable", status_code=503)
         fields = (await request.json()).get("fields", {})
         errors = {}
         if fields.get("project", {}).get("key") not in self.projects:
@@ -109,6 +132,8 @@ class FakeJira:
         refused = await self._gate(request)
         if refused is not None:
             return refused
+        if self.search_together is not None:
+            await self.search_together.wait()
         body = await request.json()
         if not isinstance(body, dict) or set(body) - SEARCH_MEMBERS or "jql" not in body:
             return JSONResponse({"errorMessages": [INVALID_PAYLOAD]}, status_code=400)
@@ -118,7 +143,7 @@ class FakeJira:
                 {"errorMessages": [f"Error in the JQL Query: {body['jql']!r}"]},
                 status_code=400,
             )
-        found = [i for i in self.issues.values() if _matches(i, conditions)]
+        found = [i for i in self.issues.values() if _matches(i, conditions) and self._indexed(i)]
         found.sort(key=lambda i: (i.key.split("-")[0], int(i.key.split("-")[1])))
         found = found[: int(body.get("maxResults") or 50)]
         wanted = body.get("fields") or []
@@ -137,6 +162,13 @@ class FakeJira:
                 "isLast": True,
             }
         )
+
+    def _indexed(self, issue: Issue) -> bool:
+        """Whether search shows the issue yet; a search it is missing from counts as a miss."""
+        if utcnow() < issue.created_at + self.search_lag or issue.missed < self.unseen_searches:
+            issue.missed += 1
+            return False
+        return True
 
     def _issue(self, request: Request) -> Issue | None:
         return self.issues.get(request.path_params["key"])

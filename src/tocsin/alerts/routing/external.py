@@ -10,12 +10,17 @@ last attempt, marks the mirror failed. The internal ticket stays the record eith
 A tracker has no idempotency key for creating issues, so each issue carries a marker naming
 its ticket and this Tocsin site (`marker`), and filing looks for it before creating: a worker
 that dies between the tracker's answer and the commit of the key leaves an issue the retry
-finds and adopts, rather than a second one.
+finds and adopts, rather than a second one. The tracker's search lags its writes, so the
+start of every create call is committed before the call (`external_attempted_at`): a retry
+that does not find the issue while an earlier attempt's issue could still be missing from
+the search does not create; it marks the ticket `waiting` and is retried once the search
+must show it (`AwaitingSearch`), then adopts what it finds or files.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +41,16 @@ FILE_KIND = "alerts.ticket.file"
 RESOLVE_KIND = "alerts.ticket.resolve"
 MIRROR = Actor.system("ticket tracker")
 
-PENDING, OPEN, RESOLVED, FAILED = "pending", "open", "resolved", "failed"
+PENDING, WAITING, OPEN, RESOLVED, FAILED = "pending", "waiting", "open", "resolved", "failed"
+
+
+class AwaitingSearch(Exception):
+    """Filing is put off until `until`: an earlier attempt may have created the issue, and the
+    tracker's search may not show it before then. Not a refusal: nothing is wrong yet."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 def marker(ticket_id: int, settings: Settings) -> str:
@@ -76,8 +90,9 @@ async def queue_resolution(session: AsyncSession, ticket: AlertTicket) -> None:
 
 
 async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> None:
-    """File the issue (or adopt the one an earlier attempt filed) and record its key and
-    address on the ticket (no commit)."""
+    """Adopt the issue an earlier attempt filed, or file one, and record its key and address
+    on the ticket (no commit); raise AwaitingSearch instead of filing while an earlier
+    attempt's issue may exist unseen (the ticket then says it waits, committed)."""
     ticket = await session.get(AlertTicket, ticket_id)
     if ticket is None or ticket.tracker is None or ticket.external_key is not None:
         return
@@ -93,9 +108,70 @@ async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> Non
         config=dict(ticket.tracker),
     )
     tracker = for_tracker(str(ticket.tracker.get("kind")), settings)
+    attempted = ticket.external_attempted_at
     await session.rollback()  # no transaction stays open while the tracker answers
-    filed = await tracker.file(draft)
-    await record_filed(session, ticket_id, filed)
+    found = await tracker.find(draft)
+    if found is not None:
+        await record_filed(session, ticket_id, found)
+        return
+    now = utcnow()
+    if attempted is None or now >= attempted + tracker.visible_within:
+        if await _start_attempt(session, ticket_id, attempted, now):
+            filed = await tracker.create(draft)
+            await record_filed(session, ticket_id, filed)
+            return
+        # Another run of this job started an attempt since we looked: its issue may exist.
+        ticket = await session.get(AlertTicket, ticket_id)
+        if ticket is None or ticket.external_key is not None:
+            return
+        attempted = ticket.external_attempted_at
+    assert attempted is not None
+    until = attempted + tracker.visible_within
+    if not await _wait(session, ticket_id, until):
+        return
+    raise AwaitingSearch(
+        f"{draft.ref}: not filing before {until:%Y-%m-%d %H:%M:%S} UTC: the attempt of "
+        f"{attempted:%H:%M:%S} may have filed an issue {tracker.label}'s search does not show yet",
+        until,
+    )
+
+
+async def _start_attempt(
+    session: AsyncSession, ticket_id: int, previous: datetime | None, now: datetime
+) -> bool:
+    """Commit that a create call starts now, unless another attempt started since
+    `previous` was read (or the issue was recorded meanwhile): then False."""
+    since = (
+        AlertTicket.external_attempted_at.is_(None)
+        if previous is None
+        else AlertTicket.external_attempted_at == previous
+    )
+    result = await session.execute(
+        sa.update(AlertTicket)
+        .where(AlertTicket.id == ticket_id, AlertTicket.external_key.is_(None), since)
+        .values(external_attempted_at=now, external_status=PENDING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    session.expire_all()
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def _wait(session: AsyncSession, ticket_id: int, until: datetime) -> bool:
+    """Say on the ticket, and in its audit trail, that filing waits for the search (commits);
+    False when there is nothing to wait for (the issue was recorded meanwhile)."""
+    await session.rollback()
+    # Locked: a run recording the issue right now commits first, and its key is seen here.
+    ticket = await session.get(AlertTicket, ticket_id, with_for_update=True)
+    if ticket is None or ticket.external_key is not None:
+        return False
+    before = snapshot(ticket)
+    ticket.external_status = WAITING
+    await session.flush()
+    after = {**snapshot(ticket), "waiting_until": until.isoformat()}
+    audit.record(session, MIRROR, "wait", "ticket", ticket.id, before=before, after=after)
+    await session.commit()
+    return True
 
 
 async def record_filed(session: AsyncSession, ticket_id: int, filed: Filed) -> None:

@@ -65,10 +65,15 @@ class AlertTicket(IdMixin, TimestampMixin, Base):
     tracker: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The rule's tracker as it was when the ticket opened; None: internal only."""
     external_status: Mapped[str | None] = mapped_column(sa.String(16))
-    """pending (queued), open (filed there), resolved (told the alerts resolved), failed
-    (gave up); None: internal only."""
+    """pending (queued), waiting (for the tracker's search to show what an earlier attempt
+    may have filed), open (filed there), resolved (told the alerts resolved), failed (gave
+    up); None: internal only."""
     external_key: Mapped[str | None] = mapped_column(sa.String(100))
     external_url: Mapped[str | None] = mapped_column(sa.String(1000))
+    external_attempted_at: Mapped[datetime | None]
+    """When the last call creating the issue started, committed before it is made: until its
+    answer is recorded the issue may exist, so no other is created before the tracker's search
+    could show it."""
     external_error: Mapped[str | None] = mapped_column(sa.Text)
     """The tracker's last refusal, kept until a later call succeeds, so people see why."""
     external_resolved_at: Mapped[datetime | None]

@@ -32,5 +32,6 @@ def for_tracker(kind: str, settings: Settings) -> Tracker:
             settings.jira_email,
             settings.jira_api_token,
             settings.jira_timeout_seconds,
+            settings.jira_search_lag_seconds,
         )
     raise TrackerError(f"no tracker {kind!r}", permanent=True)  # pragma: no cover

@@ -1,17 +1,21 @@
 """What an external issue tracker must offer to mirror routing tickets.
 
-Everything routing does with a tracker reduces to two calls: file an issue when a `ticket`
+Everything routing does with a tracker reduces to two things: file an issue when a `ticket`
 rule opens a ticket, and say so on it when the ticket's alerts resolve. Trackers have no
 idempotency key for creating issues, so filing is made idempotent by a marker Tocsin gives
-each issue and looks for before creating one. A new tracker (a
-generic webhook, GitHub Issues, Linear) is one class implementing `Tracker` plus a branch in
-`ticketing.for_tracker`; the jobs, retries and the recorded errors are shared. Trackers are
-only ever called from durable jobs, never inside a request or a decision's transaction.
+each issue and looks for (`find`) before creating one (`create`). Search in a tracker often
+lags its writes, so the tracker also says how long after a create its issue may still be
+missing from `find` (`visible_within`); routing does not create again within that time of an
+attempt whose outcome it never learnt. A new tracker (a generic webhook, GitHub Issues,
+Linear) is one class implementing `Tracker` plus a branch in `ticketing.for_tracker`; the
+jobs, retries, waits and the recorded errors are shared. Trackers are only ever called from
+durable jobs, never inside a request or a decision's transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 
@@ -56,9 +60,17 @@ class Tracker(Protocol):
     label: str
     """the tracker's name for people, e.g. Jira"""
 
-    async def file(self, draft: Draft) -> Filed:
-        """The issue carrying `draft.marker` if there is one, else a new one carrying it;
-        raise TrackerError when neither could be done (and nothing was created)."""
+    visible_within: timedelta
+    """An issue whose create call started at T is found by `find` from T + this on: the
+    longest a create call may take plus how far the tracker's search may lag a write."""
+
+    async def find(self, draft: Draft) -> Filed | None:
+        """The issue carrying `draft.marker` (adopted), if the tracker's search shows one."""
+        ...
+
+    async def create(self, draft: Draft) -> Filed:
+        """A new issue carrying `draft.marker`; raise TrackerError when the tracker refused or
+        did not answer (whether it created the issue is then unknown)."""
         ...
 
     async def comment(self, key: str, text: str, link: str) -> None:

@@ -14,12 +14,15 @@ label and filing looks for it first: a retry after an attempt whose answer was l
 worker died before recording the key) adopts that issue instead of filing a second one.
 Labels are searchable by every account that can see the project, unlike entity properties,
 which JQL finds only when an installed app indexes them. The search is eventually consistent
-(Atlassian: usually seconds behind a write); a retry comes after the job's back-off, or after
-a dead worker's lease runs out, so the issue is normally indexed by then.
+(Atlassian: usually seconds behind a write), so `visible_within` is the call timeout (every
+call is bounded by it as a whole, not per read) plus the configured search lag: routing does
+not create again before that much time has passed since an attempt whose outcome is unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -36,16 +39,27 @@ class JiraCloud:
     kind = "jira"
     label = "Jira"
 
-    def __init__(self, base_url: str, email: str, api_token: str, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        api_token: str,
+        timeout: float = 30,
+        search_lag: float = 60,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = (email, api_token)
         self._timeout = timeout
+        self.visible_within = timedelta(seconds=timeout + search_lag)
 
-    async def file(self, draft: Draft) -> Filed:
+    async def find(self, draft: Draft) -> Filed | None:
+        found = await self._find(str(draft.config["project"]), draft.marker)
+        if found is None:
+            return None
+        return Filed(key=found, url=self._browse(found), adopted=True)
+
+    async def create(self, draft: Draft) -> Filed:
         config = draft.config
-        found = await self._find(str(config["project"]), draft.marker)
-        if found is not None:
-            return Filed(key=found, url=self._browse(found), adopted=True)
         lines = [
             draft.summary or draft.title,
             "",
@@ -95,10 +109,16 @@ class JiraCloud:
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
-            async with httpx.AsyncClient(timeout=self._timeout) as http:
+            # The whole call is bounded, not each read: `visible_within` counts on it.
+            async with (
+                asyncio.timeout(self._timeout),
+                httpx.AsyncClient(timeout=self._timeout) as http,
+            ):
                 response = await http.post(f"{self.base_url}{path}", json=body, auth=self._auth)
         except httpx.HTTPError as exc:
             raise TrackerError(f"Jira could not be reached: {exc}") from None
+        except TimeoutError:
+            raise TrackerError(f"Jira did not answer within {self._timeout:g} s") from None
         if response.status_code >= 300:
             raise TrackerError(
                 f"Jira answered {response.status_code}: {_message(response)}",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 12:17:32.607548
+Create Date: 2026-11-27 13:23:32.260178
 """
 
 from collections.abc import Sequence
@@ -1942,6 +1942,9 @@ def upgrade() -> None:
         sa.Column("external_status", sa.String(length=16), nullable=True),
         sa.Column("external_key", sa.String(length=100), nullable=True),
         sa.Column("external_url", sa.String(length=1000), nullable=True),
+        sa.Column(
+            "external_attempted_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("external_error", sa.Text(), nullable=True),
         sa.Column("external_resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
