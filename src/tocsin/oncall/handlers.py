@@ -1,5 +1,6 @@
-"""Job handlers of on-call: opening a page (enqueued by the alert pipeline) and the
-per-step escalation timer."""
+"""Job handlers of on-call: opening a page (enqueued by the alert pipeline), the per-step
+escalation timer, and the hand-off check that lets whoever comes on call into a private
+incident."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from tocsin import events
 from tocsin.jobs.registry import JobContext, job_handler
-from tocsin.oncall import service
+from tocsin.oncall import handoffs, service
 
 
 @job_handler(service.PAGE_KIND, timeout_seconds=60)
@@ -31,3 +32,8 @@ async def page(ctx: JobContext, payload: dict[str, Any]) -> None:
 @job_handler(service.ESCALATE_KIND, timeout_seconds=60)
 async def escalate(ctx: JobContext, payload: dict[str, Any]) -> None:
     await service.escalate(ctx.session, int(payload["page_id"]), int(payload["generation"]))
+
+
+@job_handler(handoffs.HANDOFF_KIND, timeout_seconds=60)
+async def hand_off(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await handoffs.hand_off(ctx.session, int(payload["page_id"]))

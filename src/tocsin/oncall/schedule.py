@@ -99,3 +99,14 @@ def at(layers: list[Layer], overrides: list[Override], moment: datetime) -> int 
     """The one person on call at `moment`, if anyone."""
     found = render(layers, overrides, moment, moment + timedelta(seconds=1))
     return found[0].user_id if found else None
+
+
+def changes(segments: list[Segment], start: datetime, end: datetime) -> list[datetime]:
+    """The moments strictly inside (start, end) at which the final schedule may put someone
+    else on call, in order: hand-offs, the edges of restrictions and overrides, and the ends
+    of gaps.
+
+    `segments` is a rendering of [start, end), whose adjacent equal runs are merged already,
+    so a turn handed to the same person again is no change."""
+    moments = {moment for s in segments for moment in (s.start, s.end) if start < moment < end}
+    return sorted(moments)

@@ -142,6 +142,16 @@ async def user_labels(session: AsyncSession, ids: set[int]) -> dict[int, str]:
 # --- schedules ------------------------------------------------------------------------------
 
 
+async def _catch_up(
+    session: AsyncSession, *, schedule_id: int | None = None, policy_id: int | None = None
+) -> None:
+    """Who is on call for an open page of a private incident may have changed: let them in
+    now and re-plan the page's hand-offs (see `handoffs`)."""
+    from tocsin.oncall import handoffs
+
+    await handoffs.catch_up(session, schedule_id=schedule_id, policy_id=policy_id)
+
+
 def _restrictions(raw: list[Any]) -> tuple[Restriction, ...]:
     return tuple(
         Restriction(
@@ -270,6 +280,7 @@ async def save_schedule(
     for position, layer in enumerate(body.layers):
         session.add(_layer_row(row.id, position, layer))
     await session.flush()
+    await _catch_up(session, schedule_id=row.id)
     out = await _schedule_out(session, row)
     action = "oncall.schedule.create" if slug is None else "oncall.schedule.update"
     audit.record(
@@ -310,6 +321,7 @@ async def add_override(session: AsyncSession, who: Who, slug: str, body: Overrid
     )
     session.add(override)
     await session.flush()
+    await _catch_up(session, schedule_id=row.id)
     out = OverrideOut.model_validate(override)
     audit.record(
         session,
@@ -331,6 +343,8 @@ async def delete_override(session: AsyncSession, who: Who, slug: str, override_i
         raise NotFound("override", override_id)
     before = OverrideOut.model_validate(override).model_dump(mode="json")
     await session.delete(override)
+    await session.flush()
+    await _catch_up(session, schedule_id=row.id)
     audit.record(session, _actor(who), "oncall.override.delete", "schedule", slug, before=before)
     await _publish(session, "oncall.schedule", schedule=slug)
 
@@ -372,6 +386,15 @@ async def on_call_user_ids(session: AsyncSession, schedule_id: int, at: datetime
     """Who schedule `schedule_id` puts on call at `at` (empty when nobody, or no schedule)."""
     segments, _ = await _render(session, schedule_id, at, at + timedelta(seconds=1))
     return [segments[0].user_id] if segments else []
+
+
+async def on_call_changes(
+    session: AsyncSession, schedule_id: int, start: datetime, end: datetime
+) -> list[datetime]:
+    """When schedule `schedule_id` may put someone else on call in (start, end), overrides
+    included (see `schedule.changes`)."""
+    segments, _ = await _render(session, schedule_id, start, end)
+    return final.changes(segments, start, end)
 
 
 async def my_shifts(session: AsyncSession, user_id: int, now: datetime) -> list[ShiftOut]:
@@ -467,6 +490,8 @@ async def save_policy(
     row.repeat = body.repeat
     row.levels = [level.model_dump(mode="json") for level in body.levels]
     await session.flush()
+    if slug is not None:
+        await _catch_up(session, policy_id=row.id)
     action = "oncall.policy.create" if slug is None else "oncall.policy.update"
     audit.record(
         session,
@@ -664,39 +689,41 @@ async def _notify(session: AsyncSession, page: OncallPage, user_ids: list[int]) 
         )
 
 
-async def _admit(
+async def admit(
     session: AsyncSession,
     page: OncallPage,
     people: list[int],
     labels: dict[int, str],
     actor: Actor,
-) -> None:
+    *,
+    why: str = "",
+    details: dict[str, Any] | None = None,
+) -> list[int]:
     """Whoever is paged about a private incident must be able to open it: anyone the step
     reaches who is not a participant yet (on call since it was declared, or a later level)
-    becomes one before being notified, as the incident's timeline and the audit trail say."""
+    becomes one before being notified, as the incident's timeline and the audit trail say.
+    Hand-offs admit whoever comes on call for the page through here too, with their own `why`
+    (see `handoffs`). Returns who was added."""
     incident = None if page.incident_id is None else await session.get(Incident, page.incident_id)
     if incident is None or incident.visibility != "private":
-        return
+        return []
     added = [user_id for user_id in people if await add_participant(session, incident.id, user_id)]
     if not added:
-        return
+        return []
     names = ", ".join(labels[i] for i in added)
+    data = {"users": added, "page": page.id, **(details or {})}
     note(
         session,
         incident,
         actor,
         "participants_added",
-        f"{names} can see this private incident: page #{page.id} reached them",
-        {"users": added, "page": page.id},
+        f"{names} can see this private incident: {why or f'page #{page.id} reached them'}",
+        data,
     )
     audit.record(
-        session,
-        actor,
-        "incident.participant_added",
-        "incident",
-        ref_of(incident.id),
-        after={"users": added, "page": page.id},
+        session, actor, "incident.participant_added", "incident", ref_of(incident.id), after=data
     )
+    return added
 
 
 async def _step(session: AsyncSession, page: OncallPage, actor: Actor) -> None:
@@ -721,9 +748,13 @@ async def _step(session: AsyncSession, page: OncallPage, actor: Actor) -> None:
     page.notified = people
     labels = await user_labels(session, set(people))
     names = ", ".join(labels[i] for i in people) or "nobody (no one on call)"
-    await _admit(session, page, people, labels, actor)
+    await admit(session, page, people, labels, actor)
     await _log(session, page, actor, "notified", f"Paged {names} ({where})", {"users": people})
     await _notify(session, page, people)
+    # Whoever comes on call for this step later must be able to open a private incident too.
+    from tocsin.oncall import handoffs
+
+    await handoffs.follow(session, page)
     if timeout is not None:
         await jobs.enqueue(
             session,

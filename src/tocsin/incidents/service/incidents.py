@@ -290,6 +290,11 @@ async def update_incident(
     from tocsin.incidents.escalation.service import replan
 
     await replan(session, incident.id)
+    if "visibility" in changed and incident.visibility == "private":
+        # Whoever its open pages reach must keep seeing it (see tocsin.oncall.handoffs).
+        from tocsin.oncall.handoffs import follow_incident
+
+        await follow_incident(session, incident.id)
     await finish(session, incident, "incident.updated", fields=changed)
     return await views.full(session, incident)
 

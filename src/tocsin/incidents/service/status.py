@@ -98,5 +98,10 @@ async def change_status(
     from tocsin.incidents.escalation.service import replan
 
     await replan(session, incident.id)
+    if decision.reopen and incident.visibility == "private":
+        # Pages still open for it follow their hand-offs again (see tocsin.oncall.handoffs).
+        from tocsin.oncall.handoffs import follow_incident
+
+        await follow_incident(session, incident.id)
     await finish(session, incident, "incident.status_changed", previous=current.value)
     return await views.full(session, incident)
