@@ -25,6 +25,7 @@ from tocsin.clock import ensure_utc, utcnow
 from tocsin.config import get_settings
 from tocsin.db import dialect
 from tocsin.errors import Conflict, Invalid, NotFound
+from tocsin.jobs import doorbell
 from tocsin.jobs.models import Job, JobStatus, Priority
 
 WAKE_CHANNEL = "tocsin_jobs"
@@ -256,7 +257,8 @@ async def _announce(session: AsyncSession) -> None:
     """Wake workers when (and only if) the transaction commits.
 
     Other nodes hear a PostgreSQL notification, which the server delivers at commit. Workers
-    in this process are woken by the commit hook below, which also covers SQLite.
+    in this process are woken by the commit hook below, and on SQLite the workers of other
+    processes by its doorbell.
     """
     if not session.info.get(_ANNOUNCE_KEY):
         await dialect.notify(session, WAKE_CHANNEL)
@@ -276,6 +278,7 @@ def _wake_local_workers(session: Session) -> None:
     if session.info.pop(_ANNOUNCE_KEY, False):
         for waker in list(_local_wakers):
             waker()
+        doorbell.ring(session.get_bind().engine.url)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tocsin.clock import utcnow
 from tocsin.config import Settings
-from tocsin.jobs import metrics, queue, service
+from tocsin.jobs import doorbell, metrics, queue, service
 from tocsin.jobs.backoff import DEFAULT_POLICY, RetryPolicy, Verdict, verdict
 from tocsin.jobs.models import AttemptOutcome, JobStatus, Priority
 from tocsin.jobs.queue import ClaimedJob, Result
@@ -275,6 +275,7 @@ class Worker:
         if self._local_wakeups:
             service.add_local_waker(wake)
         listener = await notify.start_wake_listener(self.settings, wake)
+        bell = doorbell.start_bell(self.settings.database_url, wake)
         buffer: asyncio.PriorityQueue[Slot] = asyncio.PriorityQueue()
         runners = [
             asyncio.create_task(self._runner(buffer), name=f"tocsin-job-runner-{n}")
@@ -286,7 +287,7 @@ class Worker:
             "worker started",
             worker_id=self.id,
             concurrency=self._concurrency,
-            notifications=listener is not None,
+            notifications=listener is not None or bell is not None,
         )
         try:
             await self._claim_loop(buffer)
@@ -294,6 +295,8 @@ class Worker:
             service.remove_local_waker(wake)
             if listener is not None:
                 await listener.stop()
+            if bell is not None:
+                bell.stop()
             await self._shut_down(buffer, runners, flusher, heartbeat)
             log.info("worker stopped", worker_id=self.id)
 
