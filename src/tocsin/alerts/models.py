@@ -38,6 +38,10 @@ class Integration(IdMixin, TimestampMixin, Base):
     last_ping_at: Mapped[datetime | None]
 
 
+FIRING_CRITICAL = "status = 'firing' AND severity = 'critical'"
+"""The alerts that can inhibit others (`ix_alerts_firing_critical`)."""
+
+
 class Alert(IdMixin, Base):
     __tablename__ = "alerts"
     __table_args__ = (
@@ -46,6 +50,20 @@ class Alert(IdMixin, Base):
         # scan. One index instead of two: each re-send rewrites `expires_at`, and a second
         # index would be one more entry to write per re-send.
         sa.Index("ix_alerts_status_expires_at", "status", "expires_at"),
+        # Dependency-aware inhibition asks, for every decision, which upstream services have
+        # a firing critical alert. With only the index above, that read scanned every firing
+        # alert of a storm (3.4 ms a decision on SQLite for 10,000 of them). A partial index
+        # holds only the few alerts that can inhibit, and re-sends of the others never touch
+        # it. (The query spells both values as literals so that SQLite can use it; the two
+        # constant columns make it cover the query, which is what makes SQLite choose it.)
+        sa.Index(
+            "ix_alerts_firing_critical",
+            "service_id",
+            "status",
+            "severity",
+            sqlite_where=sa.text(FIRING_CRITICAL),
+            postgresql_where=sa.text(FIRING_CRITICAL),
+        ),
     )
 
     integration_id: Mapped[int] = mapped_column(

@@ -84,6 +84,9 @@ class Facts:
     silences: list[tuple[Silence, list[matching.Matcher]]] | None = None
     windows: dict[int, list[MaintenanceWindow]] = field(default_factory=dict)
     critical: dict[frozenset[str], list[Cause]] = field(default_factory=dict)
+    services: dict[int, Service] = field(default_factory=dict)
+    """The job's services, held here: the session's identity map keeps only objects something
+    else refers to, so a `session.get` per alert read the same row again for every alert."""
 
     async def critical_upstream(self, session: AsyncSession, upstream: set[str]) -> list[Cause]:
         """The oldest firing critical alert of each upstream service, oldest first. (A
@@ -92,21 +95,29 @@ class Facts:
         if not key:
             return []
         if key not in self.critical:
+            named = await session.execute(
+                sa.select(Service.id, Service.slug).where(Service.slug.in_(key))
+            )
+            slugs: dict[int, str] = dict(named.tuples().all())
             # The oldest is enough to name the cause; during a storm a service may have
-            # thousands, and reading them all made every decision slower.
+            # thousands, and reading them all made every decision slower. The services are
+            # named by id and the values spelt as literals, the shape of query for which
+            # SQLite uses the partial index of firing critical alerts; joined on the slug,
+            # its planner walked every firing alert instead.
             oldest = sa.func.min(Alert.id)
-            rows = await session.execute(
-                sa.select(Service.slug, oldest)
-                .join(Service, Service.id == Alert.service_id)
+            found = await session.execute(
+                sa.select(Alert.service_id, oldest)
                 .where(
-                    Service.slug.in_(key),
-                    Alert.status == AlertStatus.FIRING.value,
-                    Alert.severity == Severity.CRITICAL.value,
+                    Alert.service_id.in_(slugs),
+                    Alert.status == sa.literal_column(f"'{AlertStatus.FIRING.value}'"),
+                    Alert.severity == sa.literal_column(f"'{Severity.CRITICAL.value}'"),
                 )
-                .group_by(Service.slug)
+                .group_by(Alert.service_id)
                 .order_by(oldest)
             )
-            self.critical[key] = [Cause(slug, alert_id=alert_id) for slug, alert_id in rows]
+            self.critical[key] = [
+                Cause(slugs[service_id], alert_id=alert_id) for service_id, alert_id in found
+            ]
         return self.critical[key]
 
     async def maintenance_windows(
@@ -207,6 +218,10 @@ async def evaluate_many(
         )
     }
     facts = Facts()
+    needed = {row.service_id for row in rows.values()}
+    if needed:
+        found = await session.scalars(sa.select(Service).where(Service.id.in_(needed)))
+        facts.services = {service.id: service for service in found}
     for alert_id in ids:
         row = rows.get(alert_id)
         if row is not None:
@@ -215,7 +230,7 @@ async def evaluate_many(
 
 async def _evaluate(session: AsyncSession, row: Alert, change: str, facts: Facts) -> None:
     now = utcnow()
-    service = await session.get(Service, row.service_id)
+    service = facts.services.get(row.service_id) or await session.get(Service, row.service_id)
     assert service is not None
     if row.status == AlertStatus.RESOLVED.value:
         await _resolved(session, row, now)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 13:23:32.260178
+Create Date: 2026-11-27 14:05:49.256865
 """
 
 from collections.abc import Sequence
@@ -2047,6 +2047,13 @@ def upgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alerts_decision_ref"), ["decision_ref"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_fingerprint"), ["fingerprint"], unique=False)
+        batch_op.create_index(
+            "ix_alerts_firing_critical",
+            ["service_id", "status", "severity"],
+            unique=False,
+            sqlite_where=sa.text("status = 'firing' AND severity = 'critical'"),
+            postgresql_where=sa.text("status = 'firing' AND severity = 'critical'"),
+        )
         batch_op.create_index(batch_op.f("ix_alerts_group_id"), ["group_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_alerts_last_received_at"), ["last_received_at"], unique=False
@@ -2447,6 +2454,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alerts_service_id"))
         batch_op.drop_index(batch_op.f("ix_alerts_last_received_at"))
         batch_op.drop_index(batch_op.f("ix_alerts_group_id"))
+        batch_op.drop_index(
+            "ix_alerts_firing_critical",
+            sqlite_where=sa.text("status = 'firing' AND severity = 'critical'"),
+            postgresql_where=sa.text("status = 'firing' AND severity = 'critical'"),
+        )
         batch_op.drop_index(batch_op.f("ix_alerts_fingerprint"))
         batch_op.drop_index(batch_op.f("ix_alerts_decision_ref"))
 
