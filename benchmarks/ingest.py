@@ -2,7 +2,7 @@
 
     apt-get install -y wrk prometheus-alertmanager
     .venv/bin/python benchmarks/ingest.py [--seconds 10] [--connections 16] [--processes 1]
-                                          [--server URL] [--alertmanager PATH]
+                                          [--server URL] [--alertmanager PATH] [--no-floor]
 
 Every target receives the same bodies, from the same load generator, at the same endpoint
 shape: Alertmanager's `POST /api/v2/alerts` (Tocsin serves it too, with the integration key
@@ -18,6 +18,10 @@ dropped here); each accepted request has been merged and committed (durable) bef
 answer. Alertmanager keeps alerts in memory only. Every answer must be 200. Besides alerts
 per second (wall clock), the table gives alerts per CPU-second of the server's processes
 (user + system time read from /proc), which says more on a shared machine.
+
+A third target, `floor_server.py`, is a yardstick rather than a peer: a bare Python server
+(no framework, no validation) that stores each alert durably in SQLite, to tell the cost of
+Python and of durability apart from the cost of Tocsin's own layers.
 """
 
 from __future__ import annotations
@@ -230,6 +234,30 @@ async def alertmanager_target(binary: str, workdir: Path, args: argparse.Namespa
         return await measure("Alertmanager (memory)", f"{base}/api/v2/alerts", "", child.pid, args)
 
 
+async def floor_target(workdir: Path, args: argparse.Namespace) -> list[Result]:
+    """The bare Python yardstick (`floor_server.py`): what any Python design could reach."""
+    port = free_port()
+    server = str(Path(__file__).with_name("floor_server.py"))
+    with process([sys.executable, server, str(port), str(workdir / "floor.db")]) as child:
+        base = f"http://127.0.0.1:{port}"
+        await wait_listening(port, child)
+        return await measure(
+            "bare Python floor, SQLite", f"{base}/api/v2/alerts", "", child.pid, args
+        )
+
+
+async def wait_listening(port: int, child: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if child.poll() is not None:
+            raise RuntimeError("the floor server exited")
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the floor server did not listen")
+
+
 def version(binary: str) -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
     return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "?"
@@ -242,6 +270,9 @@ async def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="Tocsin server processes")
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--alertmanager", default="/usr/bin/prometheus-alertmanager")
+    parser.add_argument(
+        "--no-floor", dest="floor", action="store_false", help="skip the bare Python yardstick"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -255,6 +286,8 @@ async def main() -> None:
             results += await alertmanager_target(args.alertmanager, workdir, args)
         else:
             print(f"skipped Alertmanager: {args.alertmanager} not found", file=sys.stderr)
+        if args.floor:
+            results += await floor_target(workdir, args)
         sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
         results += await tocsin_target("Tocsin, SQLite (durable)", sqlite_url, args)
         try:
