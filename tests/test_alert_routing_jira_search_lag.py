@@ -158,6 +158,32 @@ async def test_a_create_that_never_reached_jira_is_filed_once_after_the_window(
     assert await mirror_actions(sessionmaker) == ["wait", "file"]
 
 
+async def test_a_create_jira_refused_is_retried_without_waiting_for_the_search(
+    client: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+    admin: Caller,
+    key: str,
+    jira: tuple[FakeJira, str],
+) -> None:
+    fake, _ = jira
+    fake.refuse_creates, fake.refuse_status = 1, 429  # Jira's own refusal: nothing created
+    fake.search_lag = timedelta(seconds=20)
+    await ticket_rule(client, admin)
+    await post_alerts(client, key, firing("DiskFilling"))
+    await run_jobs(settings, sessionmaker)
+    assert "Jira answered 429" in (await ticket(client, admin))["external_error"]
+
+    clock.advance(timedelta(seconds=10))  # the job's back-off, far inside the search window
+    await run_jobs(settings, sessionmaker)
+
+    assert list(fake.issues) == ["OPS-1"] and fake.calls.count(CREATE) == 2
+    filed = await ticket(client, admin)
+    assert filed["external_key"] == "OPS-1" and filed["external_status"] == "open"
+    assert await mirror_actions(sessionmaker) == ["file"], "it did not wait"
+
+
 async def test_filing_without_an_earlier_attempt_does_not_wait_for_the_search(
     client: AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],

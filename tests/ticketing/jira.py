@@ -61,8 +61,9 @@ class FakeJira:
     down: int = 0
     """answer this many calls with 503 first, as during an outage"""
     refuse_creates: int = 0
-    """answer this many creates with 503 and create nothing, as a gateway does whose Jira
-    behind it is down"""
+    """answer this many creates with `refuse_status` and create nothing, as a gateway does
+    whose Jira behind it is down (503) or as Jira does when rate-limiting (429)"""
+    refuse_status: int = 503
     search_lag: timedelta = timedelta(0)
     """how long after its creation an issue is still missing from search"""
     unseen_searches: int = 0
@@ -101,7 +102,13 @@ class FakeJira:
             return refused
         if self.refuse_creates:
             self.refuse_creates -= 1
-            return Response("Service Unavailable", status_code=503)
+            if self.refuse_status == 429:
+                return JSONResponse(
+                    {"errorMessages": ["Rate limit exceeded."]},
+                    status_code=429,
+                    headers={"Retry-After": "10"},
+                )
+            return Response("Service Unavailable", status_code=self.refuse_status)
         fields = (await request.json()).get("fields", {})
         errors = {}
         if fields.get("project", {}).get("key") not in self.projects:

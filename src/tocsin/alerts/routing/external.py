@@ -117,7 +117,12 @@ async def file(session: AsyncSession, ticket_id: int, settings: Settings) -> Non
     now = utcnow()
     if attempted is None or now >= attempted + tracker.visible_within:
         if await _start_attempt(session, ticket_id, attempted, now):
-            filed = await tracker.create(draft)
+            try:
+                filed = await tracker.create(draft)
+            except TrackerError as exc:
+                if exc.created_nothing:  # no issue can be missing from the search
+                    await _forget_attempt(session, ticket_id, now, attempted)
+                raise
             await record_filed(session, ticket_id, filed)
             return
         # Another run of this job started an attempt since we looked: its issue may exist.
@@ -155,6 +160,21 @@ async def _start_attempt(
     await session.commit()
     session.expire_all()
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def _forget_attempt(
+    session: AsyncSession, ticket_id: int, started: datetime, previous: datetime | None
+) -> None:
+    """Take back the attempt that started at `started`: the tracker refused it or never got
+    it, so the next attempt need not wait for its issue to show (commits)."""
+    await session.rollback()
+    await session.execute(
+        sa.update(AlertTicket)
+        .where(AlertTicket.id == ticket_id, AlertTicket.external_attempted_at == started)
+        .values(external_attempted_at=previous)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
 
 
 async def _wait(session: AsyncSession, ticket_id: int, until: datetime) -> bool:

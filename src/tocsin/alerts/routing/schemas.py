@@ -94,7 +94,8 @@ class TicketOut(Output):
     closed_by: str | None
     tracker: str | None
     external_status: str | None
-    """pending, open or failed; None when the ticket is internal only"""
+    """pending, waiting (for the tracker's search), open, resolved or failed; None when the
+    ticket is internal only"""
     external_key: str | None
     external_url: str | None
     external_error: str | None

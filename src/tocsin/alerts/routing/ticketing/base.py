@@ -23,9 +23,15 @@ class TrackerError(Exception):
     """The tracker refused or could not be reached. Transient errors are retried by the job
     queue; permanent ones (bad credentials, unknown project) dead-letter the job at once."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, created_nothing: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.created_nothing = created_nothing
+        """the call certainly changed nothing (it never left, or the tracker refused it with
+        a 4xx), so a create that failed so need not be waited for as one that may have
+        filed an issue"""
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class Tracker(Protocol):
 
     async def create(self, draft: Draft) -> Filed:
         """A new issue carrying `draft.marker`; raise TrackerError when the tracker refused or
-        did not answer (whether it created the issue is then unknown)."""
+        did not answer (whether it created the issue is then unknown, unless the error says
+        `created_nothing`)."""
         ...
 
     async def comment(self, key: str, text: str, link: str) -> None:

@@ -115,6 +115,8 @@ class JiraCloud:
                 httpx.AsyncClient(timeout=self._timeout) as http,
             ):
                 response = await http.post(f"{self.base_url}{path}", json=body, auth=self._auth)
+        except httpx.ConnectError as exc:  # nothing was sent
+            raise TrackerError(f"Jira could not be reached: {exc}", created_nothing=True) from None
         except httpx.HTTPError as exc:
             raise TrackerError(f"Jira could not be reached: {exc}") from None
         except TimeoutError:
@@ -123,6 +125,8 @@ class JiraCloud:
             raise TrackerError(
                 f"Jira answered {response.status_code}: {_message(response)}",
                 permanent=is_permanent_http(response.status_code),
+                # A 4xx is Jira's own refusal; a 5xx may come from a gateway after Jira acted.
+                created_nothing=400 <= response.status_code < 500,
             )
         if response.status_code == 204 or not response.content:
             return None
