@@ -74,6 +74,28 @@ def rule_from(row: CorrelationRule) -> Rule:
     )
 
 
+_SERVICES_NAMED = sa.select(Service.id, Service.slug).where(
+    Service.slug.in_(sa.bindparam("slugs", expanding=True))
+)
+_OLDEST = sa.func.min(Alert.id)
+_OLDEST_CRITICAL = (
+    sa.select(Alert.service_id, _OLDEST)
+    .where(
+        Alert.service_id.in_(sa.bindparam("ids", expanding=True)),
+        Alert.status == sa.literal_column(f"'{AlertStatus.FIRING.value}'"),
+        Alert.severity == sa.literal_column(f"'{Severity.CRITICAL.value}'"),
+    )
+    .group_by(Alert.service_id)
+    .order_by(_OLDEST)
+)
+"""The oldest firing critical alert of each of some services. The oldest is enough to name
+the cause; during a storm a service may have thousands, and reading them all made every
+decision slower. Services are named by id and the values spelt as literals: the shape of
+query for which SQLite uses the partial index of firing critical alerts (joined on the slug,
+its planner walked every firing alert instead). Built once, like the queries below, since
+building a statement for every decision cost more than running it."""
+
+
 @dataclass
 class Facts:
     """What the decisions of one job share, read at most once per job: none of it is changed
@@ -95,26 +117,9 @@ class Facts:
         if not key:
             return []
         if key not in self.critical:
-            named = await session.execute(
-                sa.select(Service.id, Service.slug).where(Service.slug.in_(key))
-            )
-            slugs: dict[int, str] = dict(named.tuples().all())
-            # The oldest is enough to name the cause; during a storm a service may have
-            # thousands, and reading them all made every decision slower. The services are
-            # named by id and the values spelt as literals, the shape of query for which
-            # SQLite uses the partial index of firing critical alerts; joined on the slug,
-            # its planner walked every firing alert instead.
-            oldest = sa.func.min(Alert.id)
-            found = await session.execute(
-                sa.select(Alert.service_id, oldest)
-                .where(
-                    Alert.service_id.in_(slugs),
-                    Alert.status == sa.literal_column(f"'{AlertStatus.FIRING.value}'"),
-                    Alert.severity == sa.literal_column(f"'{Severity.CRITICAL.value}'"),
-                )
-                .group_by(Alert.service_id)
-                .order_by(oldest)
-            )
+            named = await session.execute(_SERVICES_NAMED, {"slugs": sorted(key)})
+            slugs: dict[int, str] = {service_id: slug for service_id, slug in named}
+            found = await session.execute(_OLDEST_CRITICAL, {"ids": sorted(slugs)})
             self.critical[key] = [
                 Cause(slugs[service_id], alert_id=alert_id) for service_id, alert_id in found
             ]
@@ -414,22 +419,27 @@ def window_of(row: MaintenanceWindow) -> Window:
     )
 
 
+_OPEN_INCIDENTS = (
+    sa.select(IncidentAffected.slug, Incident.id)
+    .join(Incident, Incident.id == IncidentAffected.incident_id)
+    .where(
+        IncidentAffected.kind == "service",
+        IncidentAffected.slug.in_(sa.bindparam("slugs", expanding=True)),
+        Incident.status.in_([s.value for s in ACTIVE]),
+    )
+    .order_by(Incident.id)
+)
+"""Built once: building it for every alert, with its list of upstream services, cost more
+than running it (a quarter of a decision's time during a storm)."""
+
+
 async def _causes(
     session: AsyncSession, service: str, upstream: set[str], facts: Facts
 ) -> list[Cause]:
     """Open incidents on the service or upstream (read per alert: a decision of this very job
     may have declared one), then the critical alerts firing upstream (read once per job: no
     decision changes an alert's status or severity)."""
-    rows = await session.execute(
-        sa.select(IncidentAffected.slug, Incident.id)
-        .join(Incident, Incident.id == IncidentAffected.incident_id)
-        .where(
-            IncidentAffected.kind == "service",
-            IncidentAffected.slug.in_(upstream | {service}),
-            Incident.status.in_([s.value for s in ACTIVE]),
-        )
-        .order_by(Incident.id)
-    )
+    rows = await session.execute(_OPEN_INCIDENTS, {"slugs": sorted(upstream | {service})})
     causes = [Cause(slug, incident_id=incident_id) for slug, incident_id in rows]
     return causes + await facts.critical_upstream(session, upstream)
 
