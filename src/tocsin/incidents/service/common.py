@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin import events
@@ -75,11 +76,23 @@ async def load(session: AsyncSession, who: Who, ref: str) -> Incident:
 
 
 async def add_participant(session: AsyncSession, incident_id: int, user_id: int) -> bool:
-    """True when the user was not a participant yet."""
+    """True when the user was not a participant yet.
+
+    Two transactions may add the same person at once (an on-call hand-off beside someone
+    adding them by hand): the second waits for the first's row and then finds the pair taken.
+    The insert runs in a savepoint so that only it is undone and the caller's transaction goes
+    on. It stays an ORM insert: the war rooms' flush listener follows new participants."""
     if await visibility.is_participant(session, incident_id, user_id):
         return False
-    session.add(IncidentParticipant(incident_id=incident_id, user_id=user_id, added_at=utcnow()))
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(
+                IncidentParticipant(incident_id=incident_id, user_id=user_id, added_at=utcnow())
+            )
+    except IntegrityError:
+        if await visibility.is_participant(session, incident_id, user_id):
+            return False
+        raise  # not the pair taken: a missing incident or user
     return True
 
 
