@@ -214,3 +214,17 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 
 async def count_rows(session: AsyncSession, model: Any) -> int:
     return int(await session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+async def until_a_transaction_waits_for_a_lock(session: AsyncSession) -> None:
+    """PostgreSQL: return once another connection is blocked on a lock (a concurrent insert of
+    the same unique key, say). The server is asked, as nothing in this process can signal it."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(10):
+        while not await session.scalar(waiting):
+            await session.rollback()
+            await asyncio.sleep(0.01)
+    await session.rollback()

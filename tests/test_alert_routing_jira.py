@@ -93,6 +93,14 @@ async def ticket(client: AsyncClient, caller: Caller) -> dict[str, Any]:
     return dict(only)
 
 
+async def disk_filling_ticket(client: AsyncClient, admin: Caller, key: str) -> None:
+    """A rule filing checkout's alerts as tickets in Jira, and one alert it files one for."""
+    await routing.put_rule(
+        client, admin, slug="t", service="checkout", action="ticket", tracker=TRACKER
+    )
+    await post_alerts(client, key, firing("DiskFilling"))
+
+
 async def jobs_of(sessionmaker: async_sessionmaker[AsyncSession], kind: str) -> list[Job]:
     async with sessionmaker() as session:
         return list(await session.scalars(sa.select(Job).where(Job.kind == kind)))
@@ -161,10 +169,7 @@ async def test_an_outage_is_retried_and_the_error_shows_until_it_passes(
 ) -> None:
     fake, _ = jira
     fake.down = 1
-    await routing.put_rule(
-        client, admin, slug="t", service="checkout", action="ticket", tracker=TRACKER
-    )
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await run_jobs(settings, sessionmaker)
 
     waiting = await ticket(client, admin)
@@ -250,10 +255,7 @@ async def test_a_retry_after_a_lost_answer_adopts_the_issue_instead_of_filing_an
     crash_before_storing: list[str],
 ) -> None:
     fake, base = jira
-    await routing.put_rule(
-        client, admin, slug="t", service="checkout", action="ticket", tracker=TRACKER
-    )
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await run_jobs(settings, sessionmaker)
 
     assert crash_before_storing == ["OPS-1"], "Jira filed the issue; Tocsin never stored it"

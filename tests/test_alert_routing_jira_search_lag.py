@@ -44,6 +44,7 @@ crash_before_storing = jira_tests.crash_before_storing
 run_jobs = jira_tests.run_jobs
 ticket = jira_tests.ticket
 jobs_of = jira_tests.jobs_of
+disk_filling_ticket = jira_tests.disk_filling_ticket
 
 VISIBLE_WITHIN = timedelta(seconds=30 + 60)
 CREATE = "POST /rest/api/3/issue"
@@ -61,12 +62,6 @@ async def mirror_actions(sessionmaker: async_sessionmaker[AsyncSession]) -> list
         return list(actions)
 
 
-async def ticket_rule(client: AsyncClient, admin: Caller) -> None:
-    await routing.put_rule(
-        client, admin, slug="t", service="checkout", action="ticket", tracker=jira_tests.TRACKER
-    )
-
-
 async def test_a_retry_before_the_search_shows_the_lost_issue_waits_and_then_adopts_it(
     client: AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -79,8 +74,7 @@ async def test_a_retry_before_the_search_shows_the_lost_issue_waits_and_then_ado
 ) -> None:
     fake, _ = jira
     fake.search_lag = timedelta(seconds=20)
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     started = clock.now()
     await run_jobs(settings, sessionmaker)
     assert crash_before_storing == ["OPS-1"], "Jira filed the issue; Tocsin never stored it"
@@ -127,8 +121,7 @@ async def test_a_create_that_never_reached_jira_is_filed_once_after_the_window(
     fake, _ = jira
     fake.refuse_creates = 1  # the gateway answers 503; Jira behind it created nothing
     fake.search_lag = timedelta(seconds=20)
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     started = clock.now()
     await run_jobs(settings, sessionmaker)
     refused = await ticket(client, admin)
@@ -170,8 +163,7 @@ async def test_a_create_jira_refused_is_retried_without_waiting_for_the_search(
     fake, _ = jira
     fake.refuse_creates, fake.refuse_status = 1, 429  # Jira's own refusal: nothing created
     fake.search_lag = timedelta(seconds=20)
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await run_jobs(settings, sessionmaker)
     assert "Jira answered 429" in (await ticket(client, admin))["external_error"]
 
@@ -195,8 +187,7 @@ async def test_filing_without_an_earlier_attempt_does_not_wait_for_the_search(
 ) -> None:
     fake, base = jira
     fake.search_lag, fake.unseen_searches = timedelta(minutes=5), 3  # a badly lagging search
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await post_alerts(client, key, firing("CertExpiring"))
     await run_jobs(settings, sessionmaker)
 
@@ -226,8 +217,7 @@ async def test_a_wait_on_the_last_attempt_marks_the_filing_failed_and_a_retry_lo
     fake, _ = jira
     configure({"TOCSIN_JOB_MAX_ATTEMPTS": "2"})
     fake.unseen_searches = 1  # the first search after the create misses the issue
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await run_jobs(settings, sessionmaker)
     clock.advance(timedelta(seconds=10))
     await run_jobs(settings, sessionmaker)
@@ -263,8 +253,7 @@ async def test_two_runs_of_one_filing_at_once_file_one_issue(
     search before either creates, and the search cannot tell them apart."""
     fake, _ = jira
     fake.down = 1  # the first filing waits for its retry
-    await ticket_rule(client, admin)
-    await post_alerts(client, key, firing("DiskFilling"))
+    await disk_filling_ticket(client, admin, key)
     await run_jobs(settings, sessionmaker)
     ticket_id = (await ticket(client, admin))["id"]
     fake.search_together = asyncio.Barrier(2)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import until_a_transaction_waits_for_a_lock
 from tests.factories import make_caller
 from tocsin.auth.permissions import Role
 from tocsin.incidents.models import IncidentParticipant
@@ -38,17 +39,8 @@ async def test_a_participant_added_by_two_transactions_at_once_is_added_once(
     async with sessionmaker() as first, sessionmaker() as second:
         assert await add_participant(first, incident_id, user_id)
         racing = asyncio.create_task(add_participant(second, incident_id, user_id))
-        async with asyncio.timeout(10):
-            # The second insert waits for the first transaction's row.
-            while not await session.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ):
-                await session.rollback()
-                await asyncio.sleep(0.01)
-        await session.rollback()
+        # The second insert waits for the first transaction's row.
+        await until_a_transaction_waits_for_a_lock(session)
         await first.commit()
         assert await racing is False, "already a participant: nothing to add"
         await second.commit()  # its transaction went on

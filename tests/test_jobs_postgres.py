@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import count_rows
+from tests.conftest import count_rows, until_a_transaction_waits_for_a_lock
 from tocsin.config import Settings
 from tocsin.db.dialect import psycopg_conninfo
 from tocsin.db.engine import make_engine, make_sessionmaker
@@ -71,36 +71,6 @@ async def test_two_workers_never_run_one_job_twice(
     assert await count_rows(session, JobAttempt) == JOBS
 
 
-async def test_job_committed_on_another_node_wakes_an_idle_worker_at_once(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
-) -> None:
-    handlers = Registry()
-    done = asyncio.Event()
-
-    @job_handler("page", into=handlers)
-    async def page(ctx: JobContext, payload: dict[str, Any]) -> None:
-        done.set()
-
-    # Waking through this process's commit hook is switched off: only NOTIFY can do it, and
-    # the poll interval is far longer than the test waits.
-    worker = Worker(
-        settings.model_copy(update={"worker_poll_seconds": 60}),
-        sessionmaker,
-        registry=handlers,
-        local_wakeups=False,
-    )
-    task = asyncio.create_task(worker.run())
-    try:
-        async with asyncio.timeout(10):
-            await worker.idle.wait()
-        await service.schedule(session, "page")
-        async with asyncio.timeout(10):
-            await done.wait()
-    finally:
-        await worker.stop()
-        await task
-
-
 async def test_concurrent_schedules_with_one_key_store_one_job(
     sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
 ) -> None:
@@ -109,17 +79,8 @@ async def test_concurrent_schedules_with_one_key_store_one_job(
         second_task = asyncio.create_task(
             service.enqueue(second_tx, "page", idempotency_key="incident-7-page")
         )
-        async with asyncio.timeout(10):
-            # The second insert waits on the first transaction's uncommitted key.
-            while not await session.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ):
-                await session.rollback()
-                await asyncio.sleep(0.01)
-        await session.rollback()
+        # The second insert waits on the first transaction's uncommitted key.
+        await until_a_transaction_waits_for_a_lock(session)
         await first_tx.commit()
         second = await second_task
         await second_tx.commit()

@@ -77,6 +77,25 @@ async def make_schedule(
     return dict(response.json())
 
 
+def schedule_level(schedule: dict[str, Any], timeout_minutes: int) -> dict[str, Any]:
+    """An escalation level that pages whoever `schedule` puts on call."""
+    return {
+        "timeout_minutes": timeout_minutes,
+        "targets": [{"type": "schedule", "id": schedule["id"]}],
+    }
+
+
+async def rotation_on_call(
+    client: AsyncClient, people: dict[str, Caller], timeout_minutes: int
+) -> dict[str, Any]:
+    """Checkout's policy pages whoever the rotation [ada, bob] puts on call (hand-off daily at
+    09:00 Berlin); the schedule."""
+    ada, bob = people["ada"], people["bob"]
+    schedule = await make_schedule(client, ada, [layer([ada, bob])])
+    await make_policy(client, ada, [schedule_level(schedule, timeout_minutes)])
+    return schedule
+
+
 async def make_policy(
     client: AsyncClient, caller: Caller, levels: list[dict[str, Any]], repeat: int = 0
 ) -> dict[str, Any]:
@@ -149,12 +168,7 @@ async def test_a_daily_berlin_rotation_hands_off_at_nine_local_across_dst(
     client: AsyncClient, session: AsyncSession, people: dict[str, Caller]
 ) -> None:
     ada, bob = people["ada"], people["bob"]
-    created = await make_schedule(client, ada, [layer([ada, bob])])
-    await make_policy(
-        client,
-        ada,
-        [{"timeout_minutes": 10, "targets": [{"type": "schedule", "id": created["id"]}]}],
-    )
+    created = await rotation_on_call(client, people, 10)
     # Winter (UTC+1): the 09:00 hand-off is 08:00 UTC; summer (UTC+2): 07:00 UTC.
     winter = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
     assert await who(client, ada, winter - timedelta(minutes=1)) == [[]]

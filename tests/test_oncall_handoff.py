@@ -15,7 +15,16 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import Caller
-from tests.test_oncall import layer, make_policy, make_schedule, page, people, service_id
+from tests.test_oncall import (
+    layer,
+    make_policy,
+    make_schedule,
+    page,
+    people,
+    rotation_on_call,
+    schedule_level,
+    service_id,
+)
 from tocsin.audit.models import AuditEntry
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
@@ -43,17 +52,6 @@ def work(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> 
                 return
 
     return run
-
-
-async def paged_schedule(client: AsyncClient, people: dict[str, Caller]) -> None:
-    """Level 1 of checkout's policy is whoever the rotation [ada, bob] puts on call."""
-    ada, bob = people["ada"], people["bob"]
-    schedule = await make_schedule(client, ada, [layer([ada, bob])])
-    await make_policy(
-        client,
-        ada,
-        [{"timeout_minutes": 30, "targets": [{"type": "schedule", "id": schedule["id"]}]}],
-    )
 
 
 async def declare(client: AsyncClient, caller: Caller, visibility: str = "private") -> str:
@@ -128,7 +126,7 @@ async def test_whoever_comes_on_call_for_an_acknowledged_page_can_open_the_incid
     work: Any,
 ) -> None:
     ada, bob = people["ada"], people["bob"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, page_id = await acknowledged_page(client, session, people, work)
     assert await can_open(client, ada, ref)
     assert not await can_open(client, bob, ref)
@@ -181,7 +179,7 @@ async def test_an_unacknowledged_page_lets_in_who_comes_on_call_before_its_next_
         ada,
         [
             {"timeout_minutes": 5, "targets": [{"type": "user", "id": people["cy"].user.id}]},
-            {"timeout_minutes": 5, "targets": [{"type": "schedule", "id": schedule["id"]}]},
+            schedule_level(schedule, 5),
         ],
     )
     ref = await declare(client, people["admin"])
@@ -208,7 +206,7 @@ async def test_a_public_incident_adds_nobody_and_follows_no_hand_off(
     work: Any,
 ) -> None:
     bob = people["bob"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work, visibility="public")
     assert await handoff_checks(session) == []
 
@@ -230,7 +228,7 @@ async def test_an_incident_made_private_keeps_its_responders_and_follows_hand_of
     work: Any,
 ) -> None:
     ada, bob = people["ada"], people["bob"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work, visibility="public")
     made_private = await client.patch(
         f"/api/v1/incidents/{ref}",
@@ -256,7 +254,7 @@ async def test_a_reopened_private_incident_follows_its_open_page_again(
     work: Any,
 ) -> None:
     admin, bob = people["admin"], people["bob"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work)
 
     async def move(status: str) -> None:
@@ -293,7 +291,7 @@ async def test_a_resolved_page_stops_following_hand_offs(
     work: Any,
 ) -> None:
     ada, bob = people["ada"], people["bob"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, page_id = await acknowledged_page(client, session, people, work)
     assert await handoff_checks(session) == [HANDOFF]
     resolved = await client.post(f"{API}/pages/{page_id}/resolve", headers=ada.headers)
@@ -313,7 +311,7 @@ async def test_an_override_added_later_lets_its_person_in_when_it_starts(
     work: Any,
 ) -> None:
     ada, bob, cy = people["ada"], people["bob"], people["cy"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work)
     assert await handoff_checks(session) == [HANDOFF]
 
@@ -358,7 +356,7 @@ async def test_a_schedule_changed_under_an_acknowledged_page_lets_the_new_person
     work: Any,
 ) -> None:
     ada, bob, cy = people["ada"], people["bob"], people["cy"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work)
     body = {"slug": "primary", "name": "Primary", "team": "payments", "layers": [layer([cy, bob])]}
     changed = await client.put(f"{API}/schedules/primary", json=body, headers=ada.headers)
@@ -379,7 +377,7 @@ async def test_a_policy_changed_to_another_schedule_lets_its_on_call_person_in_a
     work: Any,
 ) -> None:
     ada, cy = people["ada"], people["cy"]
-    await paged_schedule(client, people)
+    await rotation_on_call(client, people, 30)
     ref, _ = await acknowledged_page(client, session, people, work)
     nights = await make_schedule(client, ada, [layer([cy])], slug="nights")
     levels = [{"timeout_minutes": 30, "targets": [{"type": "schedule", "id": nights["id"]}]}]
@@ -409,7 +407,7 @@ async def test_hand_offs_are_followed_across_a_restart(
         AsyncClient(transport=ASGITransport(app=first), base_url="http://t") as client,
         sessions() as session,
     ):
-        await paged_schedule(client, people)
+        await rotation_on_call(client, people, 30)
         ref, _ = await acknowledged_page(client, session, people, work)
     await engine.dispose()
     incident_id = int(ref.split("-")[1])

@@ -10,7 +10,14 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import browser_login, make_caller, make_user
-from tests.test_oncall import layer, make_policy, make_schedule, page, people, service_id
+from tests.test_oncall import (
+    layer,
+    make_policy,
+    page,
+    people,
+    rotation_on_call,
+    service_id,
+)
 from tocsin.auth.permissions import Role
 from tocsin.config import Settings
 from tocsin.jobs.worker import Worker
@@ -30,12 +37,7 @@ async def test_a_responder_sees_the_timeline_and_acknowledges_from_the_pages_lis
     client: AsyncClient, session: AsyncSession, people: dict[str, Any], run_worker: Any
 ) -> None:
     ada, bob = people["ada"], people["bob"]
-    schedule = await make_schedule(client, ada, [layer([ada, bob])])
-    await make_policy(
-        client,
-        ada,
-        [{"timeout_minutes": 5, "targets": [{"type": "schedule", "id": schedule["id"]}]}],
-    )
+    await rotation_on_call(client, people, 5)
     await page(session, await service_id(session))
     await run_worker()
 

@@ -114,6 +114,13 @@ async def _let_in(session: AsyncSession, watch: Watch) -> list[int]:
     return added
 
 
+async def _renew(session: AsyncSession, watch: Watch) -> list[int]:
+    """Let in whoever is on call now and queue the next change; who was let in."""
+    added = await _let_in(session, watch)
+    await _queue(session, watch)
+    return added
+
+
 async def follow(session: AsyncSession, page: OncallPage) -> None:
     """Queue the page's next hand-off check, if it has anything to follow; called by every
     step of a page (opening, escalation, reassignment to a policy)."""
@@ -131,9 +138,7 @@ async def hand_off(session: AsyncSession, page_id: int) -> list[int]:
     watch = None if page is None else await _watch(session, page)
     if watch is None:
         return []
-    added = await _let_in(session, watch)
-    await _queue(session, watch)
-    return added
+    return await _renew(session, watch)
 
 
 async def catch_up(
@@ -162,8 +167,7 @@ async def catch_up(
             continue
         if schedule_id is not None and schedule_id not in {row.id for row in watch.schedules}:
             continue
-        await _let_in(session, watch)
-        await _queue(session, watch)
+        await _renew(session, watch)
 
 
 async def follow_incident(session: AsyncSession, incident_id: int) -> None:
@@ -184,5 +188,4 @@ async def follow_incident(session: AsyncSession, incident_id: int) -> None:
             await service.admit(session, page, paged, labels, ACTOR)
         watch = await _watch(session, page)
         if watch is not None:
-            await _let_in(session, watch)
-            await _queue(session, watch)
+            await _renew(session, watch)

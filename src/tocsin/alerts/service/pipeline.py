@@ -235,8 +235,7 @@ async def evaluate_many(
 
 async def _evaluate(session: AsyncSession, row: Alert, change: str, facts: Facts) -> None:
     now = utcnow()
-    service = facts.services.get(row.service_id) or await session.get(Service, row.service_id)
-    assert service is not None
+    service = facts.services[row.service_id]  # read by evaluate_many
     if row.status == AlertStatus.RESOLVED.value:
         await _resolved(session, row, now)
         return
