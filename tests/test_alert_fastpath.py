@@ -19,7 +19,6 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.test_alert_ingest_helpers import count, make_integration, make_service
-from tocsin.alerts.fastpath import IngestFastPath
 from tocsin.alerts.models import Alert
 from tocsin.alerts.normalized import SourceKind
 from tocsin.app import create_app
@@ -30,9 +29,7 @@ from tocsin.config import Settings
 async def framework(settings: Settings) -> AsyncIterator[AsyncClient]:
     """The same application with the fast path taken out: every request meets the routes."""
     application = create_app(settings)
-    application.user_middleware = [
-        layer for layer in application.user_middleware if layer.cls is not IngestFastPath
-    ]
+    application.ingest_fast_path = None
     async with (
         LifespanManager(application),
         AsyncClient(transport=ASGITransport(app=application), base_url="http://testserver") as c,
@@ -130,3 +127,46 @@ async def test_requests_are_counted_under_their_route(
     response = await client.post(f"/api/v1/ingest/{am.key}/alertmanager", json=[_alert("a")])
     assert response.status_code == 200
     assert REGISTRY.get_sample_value("tocsin_http_requests_total", labels) == before + 1
+
+
+async def test_a_streamed_body_over_the_limit_is_refused_with_413_and_stores_nothing(
+    client: AsyncClient,
+    framework: AsyncClient,
+    settings: Settings,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A sender that streams its body without a length is cut off at the limit by both paths."""
+    await make_service(session)
+    am = await make_integration(session, SourceKind.ALERTMANAGER)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'[{"labels": {"alertname": "Down"}, "annotations": {"description": "'
+        for _ in range(settings.max_body_bytes // 4096 + 1):
+            yield b"y" * 4096
+        yield b'"}}]'
+
+    for each in (client, framework):
+        response = await each.post(
+            "/api/v2/alerts",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {am.key}", "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+    assert await count(sessionmaker, Alert) == 0
+
+
+async def test_the_callers_request_id_comes_back_and_a_missing_one_is_made(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    await make_service(session)
+    am = await make_integration(session, SourceKind.ALERTMANAGER)
+    path = f"/api/v1/ingest/{am.key}/alertmanager"
+    kept = await client.post(path, json=[_alert("a")], headers={"X-Request-Id": "prom-42"})
+    assert kept.headers["x-request-id"] == "prom-42"
+    made = [(await client.post(path, json=[_alert("b")])).headers["x-request-id"] for _ in "xy"]
+    assert len(set(made)) == 2 and all(len(rid) == 32 for rid in made)
+    refused = await client.post(path.replace(am.key, "nope"), json=[_alert("c")])
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import time
@@ -72,6 +73,36 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
 log = structlog.get_logger("tocsin")
 
 
+def request_id(scope: Scope) -> str:
+    """The caller's id when it sent a usable one, so its logs and ours can be joined."""
+    incoming = b""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            incoming = value
+            break
+    rid = incoming.decode("latin-1")
+    return rid if 0 < len(rid) <= 64 else uuid.uuid4().hex
+
+
+def record_request(scope: Scope, status: int, started: float) -> None:
+    """Metrics and the one log line of a finished request, under its route's template."""
+    elapsed = time.perf_counter() - started
+    route = scope.get("route")
+    template = getattr(route, "path", None) or "unmatched"
+    method = scope.get("method", "")
+    REQUESTS.labels(method, template, str(status)).inc()
+    LATENCY.labels(method, template).observe(elapsed)
+    if template not in {"/metrics", "/healthz", "/readyz"}:
+        log.info(
+            "request",
+            method=method,
+            path=scope.get("path"),
+            route=template,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+        )
+
+
 class RequestContextMiddleware:
     """Gives each request an id (or keeps the caller's), times it and logs one line per request."""
 
@@ -82,9 +113,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+        rid = request_id(scope)
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
@@ -100,21 +129,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
-            if template not in {"/metrics", "/healthz", "/readyz"}:
-                log.info(
-                    "request",
-                    method=method,
-                    path=scope.get("path"),
-                    route=template,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
+            record_request(scope, status, started)
             request_id_var.reset(token)
 
 
@@ -159,28 +174,31 @@ class BodySizeLimitMiddleware:
             await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        import json
+        await send_too_large(scope, send, self.max_bytes)
 
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"bodies are limited to {self.max_bytes} bytes",
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def send_too_large(scope: Scope, send: Send, max_bytes: int) -> None:
+    """The 413 problem answer of a body over `max_bytes`."""
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": f"bodies are limited to {max_bytes} bytes",
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

@@ -1,30 +1,38 @@
-"""Runs the ingestion handlers ahead of the framework.
+"""Runs the ingestion handlers ahead of the whole application stack.
 
 A monitoring tool posts a few hundred to a few thousand times a second during a storm, and
-for a one-alert body the framework's part of a request (matching it against every route of
-the application, resolving dependencies, the session and exception middleware, the
-request-response wrapper) cost more than parsing and storing the alert. The ingestion routes
+for a one-alert body the framework's part of a request cost more than parsing and storing
+the alert: matching it against every route of the application, resolving dependencies, and
+passing each message through the layers of middleware (server errors, telemetry, sessions,
+body size, request id), each wrapping `receive` and `send` once more. The ingestion routes
 need none of it: they authenticate by integration key, not by user session, and each is a
-handler that takes only the request (`tocsin.alerts.ingest.HANDLERS`). This ASGI layer,
-inside the request id, metrics, logging and body-size middleware, matches a POST against
-those routes only and runs the route's own handler; the framework route runs the same
-handler, so both paths answer alike. Anything else passes on untouched.
+handler that takes only the request (`tocsin.alerts.ingest.HANDLERS`).
+
+`IngestFastPath` is the application's front door (`tocsin.app.TocsinApp` asks it first). It
+matches a POST against the ingestion routes only and runs the route's own handler; the
+framework route runs the same handler, so both paths answer alike. What the middleware would
+have done for these requests it does itself, once: the request id (kept or made, answered in
+`x-request-id`), the request metrics and log line under the route's template, and the body
+size limit (413). Anything else passes on untouched.
 
 Errors are answered as the framework would: a `ProblemError` becomes the same problem+json
-body; anything unexpected propagates to the server-error middleware outside.
+body; anything unexpected propagates to the server, which answers 500.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from tocsin.alerts.ingest import HANDLERS, Handler, router
+from tocsin.context import request_id_var
 from tocsin.errors import ProblemError, problem_response
+from tocsin.observability import record_request, request_id, send_too_large
 
 FAST_REQUESTS = Counter(
     "tocsin_ingest_fast_requests_total",
@@ -45,35 +53,75 @@ def fast_routes(routes: Iterable[BaseRoute]) -> list[tuple[Route, Handler]]:
     return found
 
 
+class _TooLarge(Exception):
+    """The body grew past the limit while it was read."""
+
+
 class IngestFastPath:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    """Finds and serves ingestion requests; `take` says whether a request is one."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
         self._routes = fast_routes(router.routes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def take(self, scope: Scope) -> tuple[Route, Handler] | None:
+        """The route and handler of an ingestion request (its path parameters put in
+        `scope`), or None for anything else."""
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
             or not scope["path"].startswith(PREFIXES)
         ):
-            await self.app(scope, receive, send)
-            return
+            return None
         for route, handler in self._routes:
             match, child = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child)
                 scope["route"] = route  # metrics and logs name the route as the framework does
-                await self._run(handler, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return route, handler
+        return None
 
-    async def _run(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         FAST_REQUESTS.inc()
-        request = Request(scope, receive)
+        rid = request_id(scope)
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            status = await self._answer(handler, scope, receive, send, rid)
+        finally:
+            record_request(scope, status, started)
+            request_id_var.reset(token)
+
+    async def _answer(
+        self, handler: Handler, scope: Scope, receive: Receive, send: Send, rid: str
+    ) -> int:
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_too_large(scope, send, limit)
+                return 413
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        request = Request(scope, limited_receive)
         try:
             response = await handler(request)
         except ProblemError as exc:
             response = problem_response(
                 request, exc.status, exc.title, exc.detail, exc.errors, exc.headers, exc.extra
             )
+        except _TooLarge:
+            await send_too_large(scope, send, limit)
+            return 413
+        response.headers["x-request-id"] = rid
         await response(scope, receive, send)
+        return response.status_code
