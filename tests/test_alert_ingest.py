@@ -358,6 +358,26 @@ async def test_not_json_is_refused(
     assert await count(sessionmaker, Alert) == 0
 
 
+async def test_nan_and_infinity_are_refused_as_not_json(
+    client: AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    service: str,
+) -> None:
+    """Python's reader takes them, but they are not JSON and no JSON column keeps them."""
+    integration = await make_integration(session, SourceKind.ALERTMANAGER)
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'[{"labels": {"alertname": "Down"}, "annotations": {"value": %s}}]' % constant
+        response = await client.post(
+            f"/api/v1/ingest/{integration.key}/alertmanager",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, constant
+        assert constant.decode().lstrip("-") in response.json()["detail"]
+    assert await count(sessionmaker, Alert) == 0
+
+
 # --- what each format does to the stored alert -----------------------------------------------
 
 

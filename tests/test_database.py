@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +19,8 @@ from tocsin.auth import service as auth
 from tocsin.auth.models import TeamMembership, User
 from tocsin.auth.permissions import Role
 from tocsin.config import Settings
+from tocsin.db import jsontext
+from tocsin.db.base import UTCDateTime
 from tocsin.db.committed import Committed
 from tocsin.db.engine import make_engine, make_sessionmaker
 
@@ -148,3 +154,40 @@ async def test_what_a_transaction_noted_is_known_only_once_it_commits(
         await session.commit()
     async with sessionmaker() as other:
         assert marks.known(other) == {"committed": 2}
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    offset_minutes=st.one_of(st.none(), st.integers(min_value=-1439, max_value=1439)),
+)
+def test_sqlite_stores_a_time_as_the_generic_path_would(
+    moment: datetime, offset_minutes: int | None
+) -> None:
+    """SQLite keeps times as text and compares them as text, so the quicker bind path must
+    write exactly what SQLAlchemy's own would, for any zone (none meaning UTC)."""
+    if offset_minutes is not None:
+        moment = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    dialect = sqlite_aiosqlite.dialect()
+    column = UTCDateTime().dialect_impl(dialect)
+    generic = sa.types.TypeDecorator.bind_processor(column, dialect)
+    quick = column._cached_bind_processor(dialect)  # what statements run with
+    assert generic is not None and quick is not None
+    assert quick(moment) == generic(moment)
+    assert quick(None) is None
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_a_json_column_reads_back_what_was_written(value: object) -> None:
+    """Integers of any size included: a sender's number is stored exactly. (NaN and
+    Infinity are not JSON: ingestion refuses them.)"""
+    assert json.loads(jsontext.dumps(value)) == value

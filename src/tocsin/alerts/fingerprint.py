@@ -10,6 +10,7 @@ UTF-8, so ("ab", "c") and ("a", "bc") cannot hash the same input.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -29,10 +30,17 @@ def _feed(state: int, data: bytes) -> int:
 
 def label_fingerprint(labels: Mapping[str, str]) -> str:
     """Alertmanager-compatible fingerprint of a label set, e.g. "a18717bf4e38d99f"."""
-    state = _FNV_OFFSET
     # Python orders str by code point, Go orders by UTF-8 bytes: the same order.
-    for name in sorted(labels):
+    return _fingerprint(tuple(sorted(labels.items())))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fingerprint(labels: tuple[tuple[str, str], ...]) -> str:
+    """Remembered: Prometheus sends every firing alert again at each evaluation, and hashing
+    byte by byte in Python costs more than everything else done to a re-sent alert."""
+    state = _FNV_OFFSET
+    for name, value in labels:
         # surrogatepass: a lone surrogate from a JSON escape must not make hashing fail.
         state = _feed(state, name.encode("utf-8", "surrogatepass"))
-        state = _feed(state, labels[name].encode("utf-8", "surrogatepass"))
+        state = _feed(state, value.encode("utf-8", "surrogatepass"))
     return f"{state:016x}"

@@ -149,9 +149,15 @@ def _json(raw: bytes, *, empty: object = ...) -> object:
     if not raw.strip() and empty is not ...:
         return empty
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_json)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AlertFormatError.at((), f"must be a JSON document ({exc})") from None
+
+
+def _not_json(name: str) -> object:
+    """NaN and Infinity are not JSON, though Python's reader takes them; no JSON column
+    could keep them (PostgreSQL refuses them), so the sender hears it at once."""
+    raise AlertFormatError.at((), f"must be a JSON document ({name} is not a JSON number)")
 
 
 def _problem(error: AlertFormatError) -> Response:

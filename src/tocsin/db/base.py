@@ -6,7 +6,8 @@ are always timezone-aware UTC (SQLite forgets the zone), JSON is JSONB on Postgr
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +42,24 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else ensure_utc(value)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, straight to the stored text in one C call. The generic path (to UTC,
+        drop the zone, then the dialect's `%`-format of seven fields) was, with two to six
+        times per stored alert, a tenth of storing a batch; the text is the same."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # what the clock gives: no conversion needed
+        value = value.replace(tzinfo=None)
+    elif value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")

@@ -21,6 +21,7 @@ from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
 from tocsin.config import Settings
+from tocsin.db import jsontext
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +49,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
             echo=settings.database_echo,
             pool_size=1,
             max_overflow=0,
+            json_serializer=jsontext.dumps,
             **kwargs,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -61,6 +63,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
+        json_serializer=jsontext.dumps,
         **kwargs,
     )
 

@@ -72,18 +72,20 @@ class Ringer:
                 pass
 
 
-_ringers: dict[Path, Ringer] = {}
+_ringers: dict[URL | str, Ringer | None] = {}
+"""database URL -> its ringer (None off SQLite): every committed job rings, and resolving the
+file's path each time cost a twentieth of a one-alert request."""
 
 
 def ring(url: URL | str) -> None:
     """Wake the workers of other processes using this database (a no-op off SQLite)."""
-    directory = bell_directory(url)
-    if directory is None:
-        return
-    ringer = _ringers.get(directory)
-    if ringer is None:
-        ringer = _ringers[directory] = Ringer(directory)
-    ringer.ring()
+    try:
+        ringer = _ringers[url]
+    except KeyError:
+        directory = bell_directory(url)
+        ringer = _ringers[url] = None if directory is None else Ringer(directory)
+    if ringer is not None:
+        ringer.ring()
 
 
 class Bell:

@@ -112,8 +112,10 @@ Text = Annotated[str, BeforeValidator(lambda value: "" if value is None else val
 
 def pointer(*parts: str | int) -> str:
     """RFC 6901 JSON pointer to a place in the raw body, e.g. pointer("alerts", 0)."""
-    escaped = (str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-    return "".join("/" + part for part in escaped)
+    return "".join(
+        f"/{part}" if isinstance(part, int) else "/" + part.replace("~", "~0").replace("/", "~1")
+        for part in parts
+    )
 
 
 def non_empty_labels(labels: dict[str, str]) -> dict[str, str]:

@@ -177,20 +177,24 @@ async def _existing(session: AsyncSession, keys: dict[int, set[str]]) -> dict[tu
     is already held: transactions begin IMMEDIATE). Locks are taken in id order, the order
     decision jobs lock alerts in, so a re-send during a decision waits instead of deadlocking."""
     found: dict[tuple[int, str], Any] = {}
+    stmt = _EXISTING_FOR_UPDATE if dialect.is_postgres(session) else _EXISTING
     for integration_id, dedup_keys in sorted(keys.items()):
-        stmt = (
-            sa.select(_ALERTS)
-            .where(
-                _ALERTS.c.integration_id == integration_id,
-                _ALERTS.c.dedup_key.in_(sorted(dedup_keys)),
-            )
-            .order_by(_ALERTS.c.id)
-        )
-        if dialect.is_postgres(session):
-            stmt = stmt.with_for_update()
-        for row in await session.execute(stmt):
+        params = {"integration_id": integration_id, "dedup_keys": sorted(dedup_keys)}
+        for row in await session.execute(stmt, params):
             found[(integration_id, row.dedup_key)] = row
     return found
+
+
+_EXISTING = (
+    sa.select(_ALERTS)
+    .where(
+        _ALERTS.c.integration_id == sa.bindparam("integration_id"),
+        _ALERTS.c.dedup_key.in_(sa.bindparam("dedup_keys", expanding=True)),
+    )
+    .order_by(_ALERTS.c.id)
+)
+"""Built once: building it for every group cost a quarter of the read itself."""
+_EXISTING_FOR_UPDATE = _EXISTING.with_for_update()
 
 
 async def _folded_posts(
