@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,7 @@ from tocsin.alerts.paging import page_request
 from tocsin.alerts.routing import service as routing
 from tocsin.alerts.service import decisions
 from tocsin.audit.service import Actor
+from tocsin.catalog.graph import DependencyGraph
 from tocsin.catalog.graph_cache import cached_dependency_graph
 from tocsin.catalog.models import Service
 from tocsin.clock import utcnow
@@ -94,6 +96,81 @@ decision slower. Services are named by id and the values spelt as literals: the 
 query for which SQLite uses the partial index of firing critical alerts (joined on the slug,
 its planner walked every firing alert instead). Built once, like the queries below, since
 building a statement for every decision cost more than running it."""
+_ACTIVE_SILENCES = (
+    sa.select(Silence)
+    .where(
+        Silence.starts_at <= sa.bindparam("now"),
+        Silence.ends_at > sa.bindparam("now"),
+        Silence.expired_at.is_(None),
+    )
+    .order_by(Silence.id)
+)
+_OPEN_WINDOWS = sa.select(MaintenanceWindow).where(
+    MaintenanceWindow.service_id == sa.bindparam("service_id"),
+    MaintenanceWindow.ended_at.is_(None),
+)
+_SERVICE_RULE = sa.select(CorrelationRule).where(
+    CorrelationRule.service_id == sa.bindparam("service_id")
+)
+_TEAM_RULE = sa.select(CorrelationRule).where(CorrelationRule.team_id == sa.bindparam("team_id"))
+_STATE_CHANGES = sa.select(AlertEvent.at).where(
+    AlertEvent.alert_id == sa.bindparam("alert_id"),
+    AlertEvent.kind.in_(STATE_KINDS),
+    AlertEvent.at >= sa.bindparam("since"),
+)
+_OPEN_GROUP = (
+    sa.select(AlertGroup)
+    .where(
+        AlertGroup.service_id == sa.bindparam("service_id"),
+        AlertGroup.key == sa.bindparam("key"),
+        AlertGroup.open,
+    )
+    .order_by(AlertGroup.id.desc())
+)
+_SIGHTINGS = sa.select(
+    Alert.last_received_at, Alert.integration_id, Alert.source, Alert.labels
+).where(
+    Alert.service_id == sa.bindparam("service_id"),
+    Alert.status == AlertStatus.FIRING.value,
+    Alert.last_received_at >= sa.bindparam("since"),
+)
+
+
+@dataclass
+class Topology:
+    """What one version of the dependency graph tells every decision: the services upstream of
+    each service and the ids of the services named. It is kept with the graph object that
+    `cached_dependency_graph` hands out, so it lasts exactly as long as that graph: every
+    write of a service or a dependency stamps a new graph version, and the next job gets a
+    new graph. Reading the ids of the upstream services for every job was one statement in
+    every decision job of a storm, walking the graph another slice of its time."""
+
+    upstream: dict[str, frozenset[str]] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def upstream_of(self, graph: DependencyGraph, slug: str) -> frozenset[str]:
+        if slug not in self.upstream:
+            found = graph.upstream(slug) if slug in graph.nodes else {}
+            self.upstream[slug] = frozenset(found)
+        return self.upstream[slug]
+
+    async def ids_of(self, session: AsyncSession, slugs: frozenset[str]) -> dict[int, str]:
+        """service id -> slug of those of `slugs` that exist."""
+        missing = sorted(slug for slug in slugs if slug not in self.ids)
+        if missing:
+            named = await session.execute(_SERVICES_NAMED, {"slugs": missing})
+            self.ids.update({slug: service_id for service_id, slug in named})
+        return {self.ids[slug]: slug for slug in slugs if slug in self.ids}
+
+
+_topologies: WeakKeyDictionary[DependencyGraph, Topology] = WeakKeyDictionary()
+
+
+def topology_of(graph: DependencyGraph) -> Topology:
+    held = _topologies.get(graph)
+    if held is None:
+        held = _topologies[graph] = Topology()
+    return held
 
 
 @dataclass
@@ -102,40 +179,51 @@ class Facts:
     by a decision, and a job's alerts are decided within milliseconds of each other."""
 
     rules: dict[int, Rule] = field(default_factory=dict)
-    upstream: dict[str, set[str]] = field(default_factory=dict)
+    topology: Topology | None = None
+    graph: DependencyGraph | None = None
     silences: list[tuple[Silence, list[matching.Matcher]]] | None = None
     windows: dict[int, list[MaintenanceWindow]] = field(default_factory=dict)
     critical: dict[frozenset[str], list[Cause]] = field(default_factory=dict)
+    incidents: dict[frozenset[str], list[Cause]] = field(default_factory=dict)
+    """Open incidents on some services. Only a decision that goes on to group, route or page
+    (or a resolution) can open or close one, so those empty it (`forget_incidents`); until
+    then, every alert of a storm that is inhibited or attached reads the same rows again."""
     services: dict[int, Service] = field(default_factory=dict)
     """The job's services, held here: the session's identity map keeps only objects something
     else refers to, so a `session.get` per alert read the same row again for every alert."""
 
-    async def critical_upstream(self, session: AsyncSession, upstream: set[str]) -> list[Cause]:
+    async def critical_upstream(
+        self, session: AsyncSession, upstream: frozenset[str]
+    ) -> list[Cause]:
         """The oldest firing critical alert of each upstream service, oldest first. (A
         service's own critical alerts never inhibit it, so they are not read.)"""
-        key = frozenset(upstream)
-        if not key:
+        if not upstream:
             return []
-        if key not in self.critical:
-            named = await session.execute(_SERVICES_NAMED, {"slugs": sorted(key)})
-            slugs: dict[int, str] = {service_id: slug for service_id, slug in named}
+        if upstream not in self.critical:
+            slugs = await (await self._topology(session)).ids_of(session, upstream)
             found = await session.execute(_OLDEST_CRITICAL, {"ids": sorted(slugs)})
-            self.critical[key] = [
+            self.critical[upstream] = [
                 Cause(slugs[service_id], alert_id=alert_id) for service_id, alert_id in found
             ]
-        return self.critical[key]
+        return self.critical[upstream]
+
+    async def open_incidents(self, session: AsyncSession, slugs: frozenset[str]) -> list[Cause]:
+        if slugs not in self.incidents:
+            rows = await session.execute(_OPEN_INCIDENTS, {"slugs": sorted(slugs)})
+            self.incidents[slugs] = [
+                Cause(slug, incident_id=incident_id) for slug, incident_id in rows
+            ]
+        return self.incidents[slugs]
+
+    def forget_incidents(self) -> None:
+        self.incidents.clear()
 
     async def maintenance_windows(
         self, session: AsyncSession, service_id: int
     ) -> list[MaintenanceWindow]:
         if service_id not in self.windows:
             self.windows[service_id] = list(
-                await session.scalars(
-                    sa.select(MaintenanceWindow).where(
-                        MaintenanceWindow.service_id == service_id,
-                        MaintenanceWindow.ended_at.is_(None),
-                    )
-                )
+                await session.scalars(_OPEN_WINDOWS, {"service_id": service_id})
             )
         return self.windows[service_id]
 
@@ -144,38 +232,31 @@ class Facts:
             self.rules[service.id] = await rule_for(session, service)
         return self.rules[service.id]
 
-    async def upstream_of(self, session: AsyncSession, slug: str) -> set[str]:
-        if slug not in self.upstream:
-            graph = await cached_dependency_graph(session)
-            self.upstream[slug] = set(graph.upstream(slug)) if slug in graph.nodes else set()
-        return self.upstream[slug]
+    async def _topology(self, session: AsyncSession) -> Topology:
+        if self.topology is None:
+            self.graph = await cached_dependency_graph(session)
+            self.topology = topology_of(self.graph)
+        return self.topology
+
+    async def upstream_of(self, session: AsyncSession, slug: str) -> frozenset[str]:
+        topology = await self._topology(session)
+        assert self.graph is not None  # read with the topology
+        return topology.upstream_of(self.graph, slug)
 
     async def active_silences(
         self, session: AsyncSession, now: datetime
     ) -> list[tuple[Silence, list[matching.Matcher]]]:
         if self.silences is None:
-            rows = await session.scalars(
-                sa.select(Silence)
-                .where(
-                    Silence.starts_at <= now,
-                    Silence.ends_at > now,
-                    Silence.expired_at.is_(None),
-                )
-                .order_by(Silence.id)
-            )
+            rows = await session.scalars(_ACTIVE_SILENCES, {"now": now})
             self.silences = [(row, matching.parse(row.matchers)) for row in rows]
         return self.silences
 
 
 async def rule_for(session: AsyncSession, service: Service) -> Rule:
     """The service's own rule, else its owning team's, else the default."""
-    row = await session.scalar(
-        sa.select(CorrelationRule).where(CorrelationRule.service_id == service.id)
-    )
+    row = await session.scalar(_SERVICE_RULE, {"service_id": service.id})
     if row is None and service.owner_team_id is not None:
-        row = await session.scalar(
-            sa.select(CorrelationRule).where(CorrelationRule.team_id == service.owner_team_id)
-        )
+        row = await session.scalar(_TEAM_RULE, {"team_id": service.owner_team_id})
     return DEFAULT_RULE if row is None else rule_from(row)
 
 
@@ -188,6 +269,14 @@ def _decide(
     now: datetime,
 ) -> None:
     decisions.decide(session, row, decision.value, reason, ref, now)
+
+
+_ALERTS_WITH_SERVICES = (
+    sa.select(Alert, Service)
+    .join(Service, Service.id == Alert.service_id)
+    .where(Alert.id.in_(sa.bindparam("ids", expanding=True)))
+)
+"""A job's alerts with their services, in one statement."""
 
 
 async def evaluate(session: AsyncSession, alert_id: int, change: str = "changed") -> None:
@@ -216,17 +305,13 @@ async def evaluate_many(
             .order_by(Service.id)
             .with_for_update(key_share=True)
         )
-    rows = {
-        row.id: row
-        for row in await session.scalars(
-            sa.select(Alert).where(Alert.id.in_(ids)).execution_options(populate_existing=True)
-        )
-    }
     facts = Facts()
-    needed = {row.service_id for row in rows.values()}
-    if needed:
-        found = await session.scalars(sa.select(Service).where(Service.id.in_(needed)))
-        facts.services = {service.id: service for service in found}
+    rows: dict[int, Alert] = {}
+    for alert, service in await session.execute(
+        _ALERTS_WITH_SERVICES, {"ids": ids}, execution_options={"populate_existing": True}
+    ):
+        rows[alert.id] = alert
+        facts.services[service.id] = service
     for alert_id in ids:
         row = rows.get(alert_id)
         if row is not None:
@@ -237,6 +322,7 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str, facts: Facts
     now = utcnow()
     service = facts.services[row.service_id]  # read by evaluate_many
     if row.status == AlertStatus.RESOLVED.value:
+        facts.forget_incidents()
         await _resolved(session, row, now)
         return
     if str(row.labels.get("alertname", "")) == WATCHDOG:
@@ -253,6 +339,9 @@ async def _evaluate(session: AsyncSession, row: Alert, change: str, facts: Facts
         return
     if await _inhibited(session, row, service, now, facts):
         return
+    # What follows may open or close an incident (a routing rule declares one, and it
+    # commits): the next alert of the job reads the open incidents again.
+    facts.forget_incidents()
     rule = await facts.rule(session, service)
     if await _flapping(session, row, service, rule, now):
         return
@@ -433,13 +522,12 @@ than running it (a quarter of a decision's time during a storm)."""
 
 
 async def _causes(
-    session: AsyncSession, service: str, upstream: set[str], facts: Facts
+    session: AsyncSession, service: str, upstream: frozenset[str], facts: Facts
 ) -> list[Cause]:
-    """Open incidents on the service or upstream (read per alert: a decision of this very job
-    may have declared one), then the critical alerts firing upstream (read once per job: no
-    decision changes an alert's status or severity)."""
-    rows = await session.execute(_OPEN_INCIDENTS, {"slugs": sorted(upstream | {service})})
-    causes = [Cause(slug, incident_id=incident_id) for slug, incident_id in rows]
+    """Open incidents on the service or upstream (read again after a decision of this very
+    job that may have declared one), then the critical alerts firing upstream (read once per
+    job: no decision changes an alert's status or severity)."""
+    causes = await facts.open_incidents(session, upstream | {service})
     return causes + await facts.critical_upstream(session, upstream)
 
 
@@ -501,13 +589,7 @@ async def _flapping(
     session: AsyncSession, row: Alert, service: Service, rule: Rule, now: datetime
 ) -> bool:
     changes = list(
-        await session.scalars(
-            sa.select(AlertEvent.at).where(
-                AlertEvent.alert_id == row.id,
-                AlertEvent.kind.in_(STATE_KINDS),
-                AlertEvent.at >= now - rule.flap_window,
-            )
-        )
+        await session.scalars(_STATE_CHANGES, {"alert_id": row.id, "since": now - rule.flap_window})
     )
     if not is_flapping(rule, changes, now):
         return False
@@ -546,11 +628,7 @@ async def _group(
         current = await session.get(AlertGroup, row.group_id)
         if current is not None and current.open and current.key == key:
             return current
-    group = await session.scalar(
-        sa.select(AlertGroup)
-        .where(AlertGroup.service_id == service.id, AlertGroup.key == key, AlertGroup.open)
-        .order_by(AlertGroup.id.desc())
-    )
+    group = await session.scalar(_OPEN_GROUP, {"service_id": service.id, "key": key})
     if group is None:
         group = AlertGroup(
             service_id=service.id,
@@ -571,11 +649,7 @@ async def _sightings(
     session: AsyncSession, row: Alert, rule: Rule, now: datetime
 ) -> list[Sighting]:
     rows = await session.execute(
-        sa.select(Alert.last_received_at, Alert.integration_id, Alert.source, Alert.labels).where(
-            Alert.service_id == row.service_id,
-            Alert.status == AlertStatus.FIRING.value,
-            Alert.last_received_at >= now - rule.window,
-        )
+        _SIGHTINGS, {"service_id": row.service_id, "since": now - rule.window}
     )
     out = [
         Sighting(at, str(integration), is_synthetic(source, labels))
