@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -191,3 +192,32 @@ def test_a_json_column_reads_back_what_was_written(value: object) -> None:
     """Integers of any size included: a sender's number is stored exactly. (NaN and
     Infinity are not JSON: ingestion refuses them.)"""
     assert json.loads(jsontext.dumps(value)) == value
+
+
+async def test_a_sqlite_statement_takes_one_trip_to_the_drivers_thread(
+    engine: AsyncEngine, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each trip to aiosqlite's thread costs about as much as a small statement; a read, its
+    rows and its cursor are one trip, and what SQLAlchemy reads back is all there."""
+    if db_kind != "sqlite":
+        pytest.skip("SQLite's driver thread")
+    import aiosqlite
+
+    trips = 0
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await original(self, fn, *args, **kwargs)
+
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("CREATE TEMP TABLE trip (n INTEGER)")
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        inserted = await conn.execute(sa.text("INSERT INTO trip (n) VALUES (1), (2), (3)"))
+        assert (trips, inserted.rowcount) == (1, 3)
+        rows = await conn.execute(sa.text("SELECT n FROM trip ORDER BY n"))
+        assert trips == 2
+        assert [n for (n,) in rows] == [1, 2, 3]
+        many = await conn.execute(sa.text("INSERT INTO trip (n) VALUES (:n)"), [{"n": 4}, {"n": 5}])
+        assert (trips, many.rowcount) == (3, 2)

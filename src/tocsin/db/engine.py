@@ -21,7 +21,7 @@ from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
 from tocsin.config import Settings
-from tocsin.db import jsontext
+from tocsin.db import jsontext, sqlite_driver
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,6 +44,8 @@ def make_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         # sleeping up to 100 ms between tries and in no particular order, and under an alert
         # storm a page's decision waited seconds behind ingestion. Waiting for the pool's one
         # connection is first come, first served and wakes the next at once.
+        if url.get_driver_name() == "aiosqlite":  # statements in one trip to its thread
+            kwargs.setdefault("module", sqlite_driver.driver())
         engine = create_async_engine(
             url,
             echo=settings.database_echo,
