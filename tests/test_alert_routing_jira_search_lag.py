@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -86,8 +86,11 @@ async def test_a_retry_before_the_search_shows_the_lost_issue_waits_and_then_ado
     assert fake.calls.count(SEARCH) == 2, "the retry looked and did not find it"
     waiting = await ticket(client, admin)
     assert waiting["external_status"] == "waiting" and waiting["external_key"] is None
+    until = started + VISIBLE_WITHIN
+    assert datetime.fromisoformat(waiting["waiting_until"]) == until
     shown = await client.get("/alert-routing", headers=admin.headers)
     assert "waiting" in shown.text, "the routing page says the filing waits"
+    assert f"until {until:%Y-%m-%d %H:%M:%S} UTC" in shown.text, "and until when"
     [job] = await jobs_of(sessionmaker, FILE_KIND)
     assert job.status == "queued" and job.run_at == started + VISIBLE_WITHIN
     assert "search does not show yet" in str(job.last_error)
@@ -104,6 +107,7 @@ async def test_a_retry_before_the_search_shows_the_lost_issue_waits_and_then_ado
     assert fake.calls.count(CREATE) == 1
     filed = await ticket(client, admin)
     assert filed["external_key"] == "OPS-1" and filed["external_status"] == "open"
+    assert filed["waiting_until"] is None
     [job] = await jobs_of(sessionmaker, FILE_KIND)
     assert job.status == "succeeded" and job.attempts == 3
     assert await mirror_actions(sessionmaker) == ["wait", "adopt"]

@@ -154,7 +154,12 @@ async def _start_attempt(
     result = await session.execute(
         sa.update(AlertTicket)
         .where(AlertTicket.id == ticket_id, AlertTicket.external_key.is_(None), since)
-        .values(external_attempted_at=now, external_status=PENDING, updated_at=now)
+        .values(
+            external_attempted_at=now,
+            external_status=PENDING,
+            external_waiting_until=None,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     await session.commit()
@@ -186,9 +191,9 @@ async def _wait(session: AsyncSession, ticket_id: int, until: datetime) -> bool:
     if ticket is None or ticket.external_key is not None:
         return False
     before = snapshot(ticket)
-    ticket.external_status = WAITING
+    ticket.external_status, ticket.external_waiting_until = WAITING, until
     await session.flush()
-    after = {**snapshot(ticket), "waiting_until": until.isoformat()}
+    after = snapshot(ticket)
     audit.record(session, MIRROR, "wait", "ticket", ticket.id, before=before, after=after)
     await session.commit()
     return True
@@ -202,6 +207,7 @@ async def record_filed(session: AsyncSession, ticket_id: int, filed: Filed) -> N
     before = snapshot(ticket)
     ticket.external_key, ticket.external_url = filed.key, filed.url
     ticket.external_status, ticket.external_error = OPEN, None
+    ticket.external_waiting_until = None
     await session.flush()
     action = "adopt" if filed.adopted else "file"
     audit.record(
@@ -263,7 +269,7 @@ async def record_failure(
         return
     ticket.external_error = str(error)[:2000]
     if error.permanent or last:
-        ticket.external_status = FAILED
+        ticket.external_status, ticket.external_waiting_until = FAILED, None
     await session.commit()
 
 

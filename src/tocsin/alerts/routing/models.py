@@ -74,6 +74,9 @@ class AlertTicket(IdMixin, TimestampMixin, Base):
     """When the last call creating the issue started, committed before it is made: until its
     answer is recorded the issue may exist, so no other is created before the tracker's search
     could show it."""
+    external_waiting_until: Mapped[datetime | None]
+    """While the status is waiting: when the filing is tried again, the search then bound to
+    show an issue the earlier attempt may have filed."""
     external_error: Mapped[str | None] = mapped_column(sa.Text)
     """The tracker's last refusal, kept until a later call succeeds, so people see why."""
     external_resolved_at: Mapped[datetime | None]

@@ -96,6 +96,8 @@ class TicketOut(Output):
     external_status: str | None
     """pending, waiting (for the tracker's search), open, resolved or failed; None when the
     ticket is internal only"""
+    waiting_until: datetime | None
+    """while external_status is waiting: when filing is tried again"""
     external_key: str | None
     external_url: str | None
     external_error: str | None

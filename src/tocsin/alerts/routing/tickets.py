@@ -46,6 +46,7 @@ def _ticket_out(row: AlertTicket, slug: str) -> TicketOut:
         closed_by=row.closed_by,
         tracker=None if row.tracker is None else str(row.tracker.get("kind")),
         external_status=row.external_status,
+        waiting_until=row.external_waiting_until,
         external_key=row.external_key,
         external_url=row.external_url,
         external_error=row.external_error,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 14:05:49.256865
+Create Date: 2026-11-27 16:59:59.397200
 """
 
 from collections.abc import Sequence
@@ -1944,6 +1944,9 @@ def upgrade() -> None:
         sa.Column("external_url", sa.String(length=1000), nullable=True),
         sa.Column(
             "external_attempted_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "external_waiting_until", tocsin.db.base.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("external_error", sa.Text(), nullable=True),
         sa.Column("external_resolved_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
