@@ -129,6 +129,31 @@ async def test_enqueue_many_adds_only_new_keys(session: AsyncSession, clock: Fro
     assert await count_rows(session, Job) == 3
 
 
+async def test_enqueue_many_stores_each_job_as_given_and_a_repeated_key_once(
+    session: AsyncSession, clock: FrozenClock
+) -> None:
+    later = clock.now() + timedelta(minutes=5)
+    ids = await service.enqueue_many(
+        session,
+        [
+            service.NewJob("a", {"n": 1}, priority=-5),
+            service.NewJob("b", {"nested": {"x": [1, 2]}}, idempotency_key="k"),
+            service.NewJob("c", {}, idempotency_key="k"),
+            service.NewJob("d", {"n": 4}, run_at=later, max_attempts=2),
+        ],
+    )
+    await session.commit()
+    jobs = (await session.scalars(sa.select(Job).order_by(Job.id))).all()
+    assert [(j.kind, j.payload, j.priority, j.idempotency_key) for j in jobs] == [
+        ("a", {"n": 1}, -5, None),
+        ("b", {"nested": {"x": [1, 2]}}, 0, "k"),
+        ("d", {"n": 4}, 0, None),
+    ]
+    assert [j.run_at for j in jobs] == [clock.now(), clock.now(), later]
+    assert jobs[2].max_attempts == 2
+    assert ids == [j.id for j in jobs], "the ids of the jobs added, in the order given"
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [

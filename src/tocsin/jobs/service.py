@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,7 +23,7 @@ from tocsin.audit.service import Actor
 from tocsin.audit.snapshot import snapshot
 from tocsin.clock import ensure_utc, utcnow
 from tocsin.config import get_settings
-from tocsin.db import dialect
+from tocsin.db import bulk, dialect
 from tocsin.errors import Conflict, Invalid, NotFound
 from tocsin.jobs import doorbell
 from tocsin.jobs.models import Job, JobStatus, Priority
@@ -119,10 +119,15 @@ async def enqueue_many(session: AsyncSession, specs: Sequence[NewJob]) -> list[i
         return []
     now, default_attempts = utcnow(), get_settings().job_max_attempts
     rows = [_row(spec, now, default_attempts) for spec in specs]
-    table = Job.__table__
-    stmt = dialect.insert_ignoring_conflicts(session, table, ["idempotency_key"])
-    result = await session.execute(stmt.returning(table.c.id), rows)
-    ids = [int(i) for i in result.scalars().all()]
+    table = cast(sa.Table, Job.__table__)
+    if dialect.is_postgres(session):  # one statement text whatever the number of jobs
+        ids = await bulk.insert_returning_ids(
+            session, table, rows, skip_conflicts_on=("idempotency_key",)
+        )
+    else:
+        stmt = dialect.insert_ignoring_conflicts(session, table, ["idempotency_key"])
+        result = await session.execute(stmt.returning(table.c.id), rows)
+        ids = [int(i) for i in result.scalars().all()]
     if ids:
         await _announce(session)
     return ids

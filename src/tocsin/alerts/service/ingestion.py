@@ -13,17 +13,14 @@ the row, so concurrent re-sends still give one alert.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
 from tocsin.alerts.merge import Transition, merge
 from tocsin.alerts.models import Alert, AlertEvent, Integration
@@ -40,7 +37,7 @@ from tocsin.alerts.service.decision_priority import decision_priority
 from tocsin.alerts.service.integrations import Sender
 from tocsin.auth.permissions import Permission
 from tocsin.clock import utcnow
-from tocsin.db import dialect
+from tocsin.db import bulk, dialect
 from tocsin.db.committed import Committed
 from tocsin.events import publish
 from tocsin.jobs import service as jobs
@@ -321,10 +318,8 @@ async def _insert_many(
 ) -> list[int]:
     """Insert rows in one statement; their ids, in the order of `rows`.
 
-    On PostgreSQL the rows travel as one array per column (`unnest`), so the statement text
-    is the same whatever the number of rows and the driver parses and prepares it once; a
-    multi-row VALUES list of 64 alerts is 1,500 placeholders the driver would parse on every
-    request.
+    On PostgreSQL the rows travel as one array per column (`tocsin.db.bulk`): a multi-row
+    VALUES list of 64 alerts is 1,500 placeholders the driver would parse on every request.
 
     On SQLite, one executemany (a single call into the driver) and then the last id: a
     new row's id is one more than the largest in the table (SQLite's rowid rule) and nothing
@@ -336,28 +331,7 @@ async def _insert_many(
         await session.execute(sa.insert(table), rows)
         last = int(await session.scalar(sa.text("SELECT last_insert_rowid()")) or 0)
         return list(range(last - len(rows) + 1, last + 1))
-    names = tuple(rows[0])
-    stmt = _unnest_insert(table, names)
-    arrays = {f"p_{name}": [row[name] for row in rows] for name in names}
-    # Ids come from the sequence in the order the select yields rows: sorting them
-    # restores the order of `rows` whatever order RETURNING lists them in.
-    return sorted(int(i) for i in (await session.execute(stmt, arrays)).scalars().all())
-
-
-@functools.cache
-def _unnest_insert(table: sa.Table, names: tuple[str, ...]) -> ReturningInsert[Any]:
-    """The statement, built once per table and column list: building it per request (and
-    computing its cache key) cost as much as running it."""
-    columns = [table.c[name] for name in names]
-    arrays = [
-        sa.bindparam(f"p_{name}", type_=postgresql.ARRAY(column.type))
-        for name, column in zip(names, columns, strict=True)
-    ]
-    source = sa.select(
-        sa.func.unnest(*arrays).table_valued(*names, with_ordinality="n").render_derived()
-    ).subquery()
-    ordered = sa.select(*(source.c[name] for name in names)).order_by(source.c.n)
-    return sa.insert(table).from_select(columns, ordered).returning(table.c.id)
+    return await bulk.insert_returning_ids(session, table, rows)
 
 
 def _change(request: int, held: _Current, change: str) -> _Change:
