@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -96,27 +96,21 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def arraysize(self, value: int) -> None:
         return None
 
-    def _settle(self, outcome: _Outcome) -> None:
+    async def _trip(self, run: Callable[..., _Outcome], operation: Any, parameters: Any) -> None:
+        """One call on the driver's thread; what it found is kept for SQLAlchemy to read."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                run, connection._conn, operation, parameters
+            )
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
-            self._settle(
-                await connection._execute(  # type: ignore[no-untyped-call]
-                    _execute, connection._conn, operation, parameters
-                )
-            )
+        await self._trip(_execute, operation, parameters)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
-            self._settle(
-                await connection._execute(  # type: ignore[no-untyped-call]
-                    _executemany, connection._conn, operation, seq_of_parameters
-                )
-            )
+        await self._trip(_executemany, operation, seq_of_parameters)
 
     async def _async_soft_close(self) -> None:
         return None  # the driver cursor was closed on the thread
