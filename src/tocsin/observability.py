@@ -8,7 +8,8 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -103,6 +104,28 @@ def record_request(scope: Scope, status: int, started: float) -> None:
         )
 
 
+@dataclass
+class Observed:
+    """One request being handled: its id, and the status to record when it ends."""
+
+    request_id: str
+    status: int = 500
+    started: float = field(default_factory=time.perf_counter)
+
+
+@contextlib.contextmanager
+def observed(scope: Scope) -> Iterator[Observed]:
+    """The request id set for the request's logs, then its metrics and log line at the end
+    (status 500 unless the handler set another)."""
+    request = Observed(request_id(scope))
+    token = request_id_var.set(request.request_id)
+    try:
+        yield request
+    finally:
+        record_request(scope, request.status, request.started)
+        request_id_var.reset(token)
+
+
 class RequestContextMiddleware:
     """Gives each request an id (or keeps the caller's), times it and logs one line per request."""
 
@@ -113,24 +136,45 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id(scope)
-        token = request_id_var.set(rid)
-        started = time.perf_counter()
-        status = 500
+        with observed(scope) as request:
+            rid = request.request_id.encode()
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
-            await send(message)
+            async def send_wrapper(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    request.status = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-request-id", rid)]
+                await send(message)
 
-        try:
             await self.app(scope, receive, send_wrapper)
-        finally:
-            record_request(scope, status, started)
-            request_id_var.reset(token)
+
+
+class BodyTooLarge(Exception):
+    """The body grew past the limit while it was read."""
+
+
+class BodyLimit:
+    """Counts a request's body as it is read, and raises `BodyTooLarge` past `max_bytes`;
+    `exceeded` stays set even if a framework caught the exception and answered 400."""
+
+    def __init__(self, scope: Scope, receive: Receive, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.exceeded = False
+        self._receive = receive
+        self._seen = 0
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        self.declared_too_large = (
+            declared is not None and declared.isdigit() and int(declared) > max_bytes
+        )
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._seen += len(message.get("body", b""))
+            if self._seen > self.max_bytes:
+                self.exceeded = True
+                raise BodyTooLarge
+        return message
 
 
 class BodySizeLimitMiddleware:
@@ -144,37 +188,21 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+        limit = BodyLimit(scope, receive, self.max_bytes)
+        if limit.declared_too_large:
+            await send_too_large(scope, send, self.max_bytes)
             return
-        seen = 0
-        rejected = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen, rejected
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    rejected = True
-                    raise _TooLarge
-            return message
 
         async def guarded_send(message: Message) -> None:
             # Frameworks turn an error raised while reading the body into their own 400;
             # a body cut short for its size must answer 413 instead.
-            if not rejected:
+            if not limit.exceeded:
                 await send(message)
 
-        with contextlib.suppress(_TooLarge):
-            await self.app(scope, limited_receive, guarded_send)
-        if rejected:
-            await self._reject(scope, send)
-
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        await send_too_large(scope, send, self.max_bytes)
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limit.receive, guarded_send)
+        if limit.exceeded:
+            await send_too_large(scope, send, self.max_bytes)
 
 
 async def send_too_large(scope: Scope, send: Send, max_bytes: int) -> None:
@@ -199,7 +227,3 @@ async def send_too_large(scope: Scope, send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

@@ -21,18 +21,16 @@ body; anything unexpected propagates to the server, which answers 500.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from tocsin.alerts.ingest import HANDLERS, Handler, router
-from tocsin.context import request_id_var
 from tocsin.errors import ProblemError, problem_response
-from tocsin.observability import record_request, request_id, send_too_large
+from tocsin.observability import BodyLimit, BodyTooLarge, observed, send_too_large
 
 FAST_REQUESTS = Counter(
     "tocsin_ingest_fast_requests_total",
@@ -51,10 +49,6 @@ def fast_routes(routes: Iterable[BaseRoute]) -> list[tuple[Route, Handler]]:
         if isinstance(route, Route) and endpoint in HANDLERS:
             found.append((route, HANDLERS[endpoint]))
     return found
-
-
-class _TooLarge(Exception):
-    """The body grew past the limit while it was read."""
 
 
 class IngestFastPath:
@@ -83,44 +77,25 @@ class IngestFastPath:
 
     async def serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         FAST_REQUESTS.inc()
-        rid = request_id(scope)
-        token = request_id_var.set(rid)
-        started = time.perf_counter()
-        status = 500
-        try:
-            status = await self._answer(handler, scope, receive, send, rid)
-        finally:
-            record_request(scope, status, started)
-            request_id_var.reset(token)
+        with observed(scope) as request:
+            request.status = await self._answer(handler, scope, receive, send, request.request_id)
 
     async def _answer(
         self, handler: Handler, scope: Scope, receive: Receive, send: Send, rid: str
     ) -> int:
-        limit = self.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await send_too_large(scope, send, limit)
-                return 413
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
-
-        request = Request(scope, limited_receive)
+        limit = BodyLimit(scope, receive, self.max_body_bytes)
+        if limit.declared_too_large:
+            await send_too_large(scope, send, limit.max_bytes)
+            return 413
+        request = Request(scope, limit.receive)
         try:
             response = await handler(request)
         except ProblemError as exc:
             response = problem_response(
                 request, exc.status, exc.title, exc.detail, exc.errors, exc.headers, exc.extra
             )
-        except _TooLarge:
-            await send_too_large(scope, send, limit)
+        except BodyTooLarge:
+            await send_too_large(scope, send, limit.max_bytes)
             return 413
         response.headers["x-request-id"] = rid
         await response(scope, receive, send)

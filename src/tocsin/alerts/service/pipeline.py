@@ -164,6 +164,8 @@ class Topology:
 
 
 _topologies: WeakKeyDictionary[DependencyGraph, Topology] = WeakKeyDictionary()
+"""graph -> what was learnt from it; the graph is not kept in its Topology, or the entry would
+keep its own key alive"""
 
 
 def topology_of(graph: DependencyGraph) -> Topology:
@@ -179,7 +181,6 @@ class Facts:
     by a decision, and a job's alerts are decided within milliseconds of each other."""
 
     rules: dict[int, Rule] = field(default_factory=dict)
-    topology: Topology | None = None
     graph: DependencyGraph | None = None
     silences: list[tuple[Silence, list[matching.Matcher]]] | None = None
     windows: dict[int, list[MaintenanceWindow]] = field(default_factory=dict)
@@ -200,7 +201,7 @@ class Facts:
         if not upstream:
             return []
         if upstream not in self.critical:
-            slugs = await (await self._topology(session)).ids_of(session, upstream)
+            slugs = await topology_of(await self._graph(session)).ids_of(session, upstream)
             found = await session.execute(_OLDEST_CRITICAL, {"ids": sorted(slugs)})
             self.critical[upstream] = [
                 Cause(slugs[service_id], alert_id=alert_id) for service_id, alert_id in found
@@ -232,16 +233,14 @@ class Facts:
             self.rules[service.id] = await rule_for(session, service)
         return self.rules[service.id]
 
-    async def _topology(self, session: AsyncSession) -> Topology:
-        if self.topology is None:
+    async def _graph(self, session: AsyncSession) -> DependencyGraph:
+        if self.graph is None:
             self.graph = await cached_dependency_graph(session)
-            self.topology = topology_of(self.graph)
-        return self.topology
+        return self.graph
 
     async def upstream_of(self, session: AsyncSession, slug: str) -> frozenset[str]:
-        topology = await self._topology(session)
-        assert self.graph is not None  # read with the topology
-        return topology.upstream_of(self.graph, slug)
+        graph = await self._graph(session)
+        return topology_of(graph).upstream_of(graph, slug)
 
     async def active_silences(
         self, session: AsyncSession, now: datetime
