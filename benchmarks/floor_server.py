@@ -1,6 +1,6 @@
 """The least a Python server must do to accept Alertmanager API v2 alerts durably.
 
-    python benchmarks/floor_server.py PORT DATABASE_FILE
+    python benchmarks/floor_server.py PORT DATABASE_FILE [--journal]
 
 Not part of Tocsin: a yardstick for `ingest.py`. It answers `POST /api/v2/alerts` with no
 framework at all: uvloop and httptools (the event loop and HTTP parser uvicorn uses), the
@@ -11,6 +11,12 @@ next stage. Requests that arrive while one transaction runs share the next commi
 WAL mode with synchronous=NORMAL, as Tocsin runs it), and each is answered after its commit.
 It checks no key, validates nothing, groups nothing and answers nothing but 200: its rate is
 an upper bound for any Python design, next to Alertmanager's in-memory rate.
+
+With `--journal` it merges nothing: each group of requests is appended to a file as JSON
+lines (one `write` per group, before the answers, so it survives the server's crash as a
+SQLite commit in that mode does) and nothing reads it. That is the rate of a design which
+answers before deduplicating, with the merge left for later; it says how much of the floor
+is the merge.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 from typing import Any
@@ -52,10 +59,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        self.waiting: list[tuple[list[tuple[str, ...]], asyncio.Transport]] = []
+        self.waiting: list[tuple[list[tuple[Any, ...]], asyncio.Transport]] = []
         self.scheduled = False
 
-    def add(self, rows: list[tuple[str, ...]], transport: asyncio.Transport) -> None:
+    def add(self, rows: list[tuple[Any, ...]], transport: asyncio.Transport) -> None:
         self.waiting.append((rows, transport))
         if not self.scheduled:
             self.scheduled = True
@@ -76,6 +83,22 @@ class Store:
             [(json.dumps([row[0] for row in rows]),) for rows, _ in group],
         )
         self.db.execute("COMMIT")
+        for _, transport in group:
+            transport.write(OK)
+
+
+class Journal(Store):
+    """Appends instead of merging."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.waiting = []
+        self.scheduled = False
+
+    def commit(self) -> None:
+        self.scheduled = False
+        group, self.waiting = self.waiting, []
+        os.write(self.fd, "".join(json.dumps(rows) + "\n" for rows, _ in group).encode())
         for _, transport in group:
             transport.write(OK)
 
@@ -109,12 +132,12 @@ class Connection(asyncio.Protocol):
         self.store.add(rows, self.transport)
 
 
-async def serve(port: int, path: str) -> None:
-    store = Store(path)
+async def serve(port: int, path: str, journal: bool) -> None:
+    store = Journal(path) if journal else Store(path)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(store), "127.0.0.1", port)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
-    uvloop.run(serve(int(sys.argv[1]), sys.argv[2]))
+    uvloop.run(serve(int(sys.argv[1]), sys.argv[2], "--journal" in sys.argv[3:]))

@@ -22,6 +22,12 @@ per second (wall clock), the table gives alerts per CPU-second of the server's p
 A third target, `floor_server.py`, is a yardstick rather than a peer: a bare Python server
 (no framework, no validation) that stores each alert durably in SQLite, to tell the cost of
 Python and of durability apart from the cost of Tocsin's own layers.
+
+With `--merge`, two more rows per database measure Tocsin's own work behind the HTTP layer,
+in this process: the same bodies parsed (`parse_api_v2`) and merged (`write_many`) in groups
+as large as the group commit allows (`MAX_GROUP_ALERTS`), one commit per group, for the same
+time. Any design that keeps Tocsin's merge rules, one that answers before merging (a journal
+written first) included, can sustain no more than this.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -146,6 +153,65 @@ async def measure(
 # --- targets ---------------------------------------------------------------------------------
 
 
+def bodies(run: str, batch: int, count: int, start: str) -> list[list[dict[str, object]]]:
+    """`count` bodies shaped as the Lua script builds them."""
+    return [
+        [
+            {
+                "labels": {
+                    "alertname": "BenchAlert",
+                    "job": "bench",
+                    "instance": f"{run}-{n}-{i}",
+                    "severity": "warning",
+                },
+                "annotations": {"summary": f"bench alert {n}/{i}"},
+                "startsAt": start,
+            }
+            for i in range(1, batch + 1)
+        ]
+        for n in range(count)
+    ]
+
+
+async def merge_target(target: str, database_url: str, args: argparse.Namespace) -> list[Result]:
+    """Parsing and merging alone, no HTTP: the ceiling of anything built on Tocsin's merge."""
+
+    from tocsin.alerts.formats.alertmanager import parse_api_v2
+    from tocsin.alerts.service.group_commit import MAX_GROUP_ALERTS
+    from tocsin.alerts.service.ingestion import Post, write_many
+    from tocsin.alerts.service.integrations import sender_for_key
+    from tocsin.clock import utcnow
+    from tocsin.config import load_settings
+    from tocsin.db.engine import make_engine, make_sessionmaker
+
+    key = await prepare_tocsin(database_url)
+    engine = make_engine(load_settings(database_url=database_url))
+    sessionmaker = make_sessionmaker(engine)
+    start = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results = []
+    try:
+        async with sessionmaker() as session:
+            sender = await sender_for_key(session, key)
+        assert sender is not None
+        for batch, mode in ((1, "1 alert/request"), (BATCH, f"{BATCH} alerts/request")):
+            per_group = MAX_GROUP_ALERTS // batch
+            requests = 0
+            cpu, began = time.process_time(), time.perf_counter()
+            while time.perf_counter() - began < args.seconds:
+                group = bodies(f"merge-{batch}-{requests}", batch, per_group, start)
+                now = utcnow()
+                posts = [Post(sender, parse_api_v2(body, now=now)) for body in group]
+                async with sessionmaker() as session:
+                    await write_many(session, posts, now)
+                    await session.commit()
+                requests += per_group
+            elapsed, used = time.perf_counter() - began, time.process_time() - cpu
+            results.append(Result(target, mode, requests, requests * batch, elapsed, used))
+    finally:
+        await engine.dispose()
+    return results
+
+
 async def prepare_tocsin(database_url: str) -> str:
     """Schema, one service and one Alertmanager integration; returns its key."""
     from tocsin.alerts import service as alerts
@@ -234,16 +300,22 @@ async def alertmanager_target(binary: str, workdir: Path, args: argparse.Namespa
         return await measure("Alertmanager (memory)", f"{base}/api/v2/alerts", "", child.pid, args)
 
 
-async def floor_target(workdir: Path, args: argparse.Namespace) -> list[Result]:
-    """The bare Python yardstick (`floor_server.py`): what any Python design could reach."""
+async def floor_target(
+    workdir: Path, args: argparse.Namespace, *, journal: bool = False
+) -> list[Result]:
+    """The bare Python yardstick (`floor_server.py`): what any Python design could reach;
+    with `journal`, what one could that answers before merging."""
     port = free_port()
     server = str(Path(__file__).with_name("floor_server.py"))
-    with process([sys.executable, server, str(port), str(workdir / "floor.db")]) as child:
+    argv = [sys.executable, server, str(port), str(workdir / "floor.db")]
+    target = "bare Python floor, SQLite"
+    if journal:
+        argv = [*argv[:-1], str(workdir / "floor.journal"), "--journal"]
+        target = "bare Python floor, journal only (no merge)"
+    with process(argv) as child:
         base = f"http://127.0.0.1:{port}"
         await wait_listening(port, child)
-        return await measure(
-            "bare Python floor, SQLite", f"{base}/api/v2/alerts", "", child.pid, args
-        )
+        return await measure(target, f"{base}/api/v2/alerts", "", child.pid, args)
 
 
 async def wait_listening(port: int, child: subprocess.Popen[bytes]) -> None:
@@ -273,6 +345,9 @@ async def main() -> None:
     parser.add_argument(
         "--no-floor", dest="floor", action="store_false", help="skip the bare Python yardstick"
     )
+    parser.add_argument(
+        "--merge", action="store_true", help="also measure parsing and merging alone (no HTTP)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -288,11 +363,21 @@ async def main() -> None:
             print(f"skipped Alertmanager: {args.alertmanager} not found", file=sys.stderr)
         if args.floor:
             results += await floor_target(workdir, args)
+            if args.merge:
+                results += await floor_target(workdir, args, journal=True)
         sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
         results += await tocsin_target("Tocsin, SQLite (durable)", sqlite_url, args)
+        if args.merge:
+            merge_url = f"sqlite+aiosqlite:///{workdir / 'merge.db'}"
+            results += await merge_target("Tocsin, SQLite: parse + merge alone", merge_url, args)
         try:
             async with postgres_database(args.server) as pg_url:
                 results += await tocsin_target("Tocsin, PostgreSQL (durable)", pg_url, args)
+            if args.merge:
+                async with postgres_database(args.server) as pg_url:
+                    results += await merge_target(
+                        "Tocsin, PostgreSQL: parse + merge alone", pg_url, args
+                    )
         except psycopg.OperationalError as exc:
             print(f"skipped PostgreSQL: {exc}", file=sys.stderr)
 
