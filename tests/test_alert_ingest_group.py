@@ -31,6 +31,7 @@ from tocsin.alerts.service import ingestion
 from tocsin.alerts.service.group_commit import GroupCommit
 from tocsin.alerts.service.ingestion import Post
 from tocsin.alerts.service.integrations import Sender, sender_for_key
+from tocsin.db import dialect
 from tocsin.jobs.models import Job
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -176,3 +177,58 @@ async def test_every_answer_and_history_row_names_its_own_alert(
     for post, job in zip(posts, decisions[1:], strict=True):
         assert job.payload["alert_ids"] == [stored[alert.dedup_key] for alert in post.alerts]
         assert [events[e] for e in job.payload["alert_event_ids"]] == job.payload["alert_ids"]
+
+
+STORED = 12_000
+"""Alerts stored before the read: enough that scanning them costs more than looking up a
+few hundred keys, so a planner that scans does so by mistake."""
+
+
+async def _rows_read_for(session: AsyncSession, integration_id: int, keys: list[str]) -> int:
+    """How many alert rows the database touched to find `keys`: those it returned plus
+    those it read and discarded, from the executed plan (EXPLAIN ANALYZE on PostgreSQL;
+    on SQLite, which reports no counts, whether the plan searches the unique index by both
+    columns, in which case it reads only what it returns)."""
+    params = {"integration_id": integration_id, "dedup_keys": keys}
+    connection = await session.connection()
+    if dialect.is_postgres(session):
+        compiled = ingestion._EXISTING_FOR_UPDATE.params(params).compile(dialect=connection.dialect)
+        result = await connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}", compiled.params
+        )
+        nodes = [result.scalar_one()[0]["Plan"]]
+        touched = 0
+        while nodes:
+            node = nodes.pop()
+            nodes.extend(node.get("Plans", []))
+            if node.get("Relation Name") == "alerts":
+                touched += node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        return touched
+    compiled = ingestion._EXISTING.params(params).compile(
+        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+    )
+    result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+    plan = " ".join(str(row[-1]) for row in result)
+    searched = "SEARCH alerts USING INDEX" in plan and "dedup_key=?" in plan
+    return len(keys) if searched else -1
+
+
+async def test_a_large_group_reads_only_the_alerts_it_names_however_many_are_stored(
+    session: AsyncSession, sender: Sender
+) -> None:
+    """Ingestion must not slow down as history piles up: a group commit's read of the posted
+    identities touches those alerts only, not every alert the integration ever stored, even
+    right after a bulk of inserts, before the database has statistics on the table."""
+    for start in range(0, STORED, 2000):
+        batch = [posted(f"Stored{n}") for n in range(start, start + 2000)]
+        await ingestion.write_many(session, [Post(sender, batch)], T0)
+    await session.commit()
+    keys = sorted(
+        {posted(f"Stored{n}").dedup_key for n in range(0, STORED, STORED // 250)}
+        | {posted(f"New{n}").dedup_key for n in range(50)}
+    )
+
+    touched = await _rows_read_for(session, sender.integration_id, keys)
+    await session.rollback()
+
+    assert 0 <= touched <= len(keys), f"read {touched} alert rows to find {len(keys)} keys"
