@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/storm.py [--alerts 10000] [--seconds 60] [--probes 120]
                                          [--db sqlite|postgresql] [--server URL]
+                                         [--workers N] [--backlog] [--history N]
 
 The graph is the OpenTelemetry demo's service topology (its traced calls plus the
 asynchronous and infrastructure edges of its architecture page), read from
@@ -23,6 +24,9 @@ of a rule of its own, must each page; they measure latency under the storm's loa
 `--backlog` measures the decisions alone: the planned webhooks are stored first (through the
 API, in this process, no worker running), then one worker decides the whole backlog and the
 alerts decided per CPU-second of this process are reported.
+`--history N` stores N resolved alerts of the past month (with their history rows) on the
+storm's services before the storm, as on a database in use for a while: a read that grows
+with every alert ever stored would show as a slower storm.
 
 Measured:
 
@@ -56,7 +60,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +301,83 @@ async def prepare(database_url: str, deps: dict[str, set[str]], group_wait: int)
     return keys
 
 
+async def store_history(database_url: str, count: int, seed: int) -> None:
+    """`count` resolved alerts of the last 30 days on the storm's services, each with its
+    created and resolved history rows: a database that has been in use for a while, so that a
+    read that grows with every alert ever stored shows in the storm's latency."""
+    import sqlalchemy as sa
+
+    from tocsin.alerts.models import Alert, AlertEvent, Integration
+    from tocsin.catalog.models import Service
+    from tocsin.config import load_settings
+    from tocsin.db.engine import make_engine, make_sessionmaker
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    engine = make_engine(load_settings(database_url=database_url))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            senders = (
+                await session.execute(
+                    sa.select(Integration.id, Integration.service_id)
+                    .join(Service, Service.id == Integration.service_id)
+                    .where(Service.slug != PROBE)
+                )
+            ).all()
+            for first in range(0, count, 5000):
+                rows = []
+                for n in range(first, min(count, first + 5000)):
+                    integration_id, service_id = rng.choice(senders)
+                    starts = now - timedelta(days=30 * rng.random())
+                    rows.append(
+                        {
+                            "integration_id": integration_id,
+                            "service_id": service_id,
+                            "dedup_key": f"{n:016x}",
+                            "dedup_basis": "labels",
+                            "fingerprint": f"{n:016x}",
+                            "source": "alertmanager",
+                            "wire_format": "alertmanager-api-v2",
+                            "status": "resolved",
+                            "labels": {"alertname": f"Old{n % 97}", "instance": f"old-{n}"},
+                            "annotations": {"summary": "an alert of the past month"},
+                            "details": {},
+                            "group_labels": {},
+                            "summary": "an alert of the past month",
+                            "severity": rng.choice(["warning", "critical"]),
+                            "starts_at": starts,
+                            "ends_at": starts + timedelta(minutes=rng.randint(1, 120)),
+                            "first_received_at": starts,
+                            "last_received_at": starts,
+                            "decision": "grouped",
+                            "decided_at": starts,
+                        }
+                    )
+                ids = (
+                    (
+                        await session.execute(
+                            sa.insert(Alert).returning(Alert.id, sort_by_parameter_order=True), rows
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                await session.execute(
+                    sa.insert(AlertEvent),
+                    [
+                        {"alert_id": i, "kind": kind, "status": status, "at": row[at], "data": {}}
+                        for i, row in zip(ids, rows, strict=True)
+                        for kind, status, at in (
+                            ("created", "firing", "starts_at"),
+                            ("resolved", "resolved", "ends_at"),
+                        )
+                    ],
+                )
+                await session.commit()
+    finally:
+        await engine.dispose()
+
+
 @contextlib.contextmanager
 def serve(
     database_url: str, port: int, log: Path, workers: int
@@ -419,7 +500,10 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))]
 
 
-async def collect(database_url: str, sent: Sent, affected: dict[str, set[str]]) -> dict[str, Any]:
+async def collect(
+    database_url: str, sent: Sent, affected: dict[str, set[str]], since: datetime
+) -> dict[str, Any]:
+    """What the storm's alerts (those received from `since` on) became."""
     import sqlalchemy as sa
 
     from tocsin.alerts.models import Alert
@@ -442,7 +526,7 @@ async def collect(database_url: str, sent: Sent, affected: dict[str, set[str]]) 
                 for d in await session.scalars(
                     sa.select(Alert.decision)
                     .join(Service, Service.id == Alert.service_id)
-                    .where(Service.slug != PROBE)
+                    .where(Service.slug != PROBE, Alert.first_received_at >= since)
                 )
             )
             done = {
@@ -579,15 +663,18 @@ async def run(kind: str, args: argparse.Namespace) -> None:
     sends, affected = plan(deps, args.alerts, args.seconds, args.probes, args.seed)
     async with database(kind, args.server, args.keep) as url:
         keys = await prepare(url, deps, args.group_wait)
+        if args.history:
+            await store_history(url, args.history, args.seed)
         port = free_port()
         with serve(url, port, args.server_log, args.workers) as children:
             child, workers = children[0], children[1:] or children[:1]
             base = f"http://127.0.0.1:{port}"
             await wait_ready(f"{base}/healthz", child, tries=1200)  # slow on a busy machine
+            began = datetime.now(UTC)
             sent = await blast(base, keys, sends, args.concurrency)
             waited = await drain(url, args.drain_timeout)
             worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
-            found = await collect(url, sent, affected)
+            found = await collect(url, sent, affected, began)
     storm = sum(found["storm_pages"].values())
     lat = found["latencies"]
     how = f"{args.workers} worker processes" if args.workers else "in-process worker"
@@ -648,6 +735,9 @@ async def main() -> None:
         "--workers", type=int, default=0, help="separate worker processes (0: in-process)"
     )
     parser.add_argument("--keep", type=Path, help="SQLite: keep the database in this file")
+    parser.add_argument(
+        "--history", type=int, default=0, help="resolved alerts stored before the storm"
+    )
     parser.add_argument(
         "--backlog", action="store_true", help="time the decisions alone (see above)"
     )
