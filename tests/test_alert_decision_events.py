@@ -4,7 +4,7 @@ savepoint they were decided in, exactly as rows added one by one would be."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -54,18 +54,22 @@ async def history(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[
         return [(alert_id, str(data["reason"])) for alert_id, data in rows]
 
 
+async def decide_on(
+    session: AsyncSession, alert_id: int, decision: str, reason: str, now: datetime
+) -> None:
+    row = await session.get(Alert, alert_id)
+    assert row is not None
+    decide(session, row, decision, reason, None, now)
+
+
 async def test_rows_are_written_in_the_order_decided_and_seen_before_the_commit(
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     first, second = await two_alerts(session)
     now = utcnow()
     for alert_id, reason in [(second, "b"), (first, "a"), (second, "c")]:
-        row = await session.get(Alert, alert_id)
-        assert row is not None
-        decide(session, row, "grouped", reason, None, now)
-    row = await session.get(Alert, first)
-    assert row is not None
-    decide(session, row, "grouped", "a", None, now)  # unchanged: no new row
+        await decide_on(session, alert_id, "grouped", reason, now)
+    await decide_on(session, first, "grouped", "a", now)  # unchanged: no new row
     seen = await session.scalar(
         sa.select(sa.func.count()).select_from(AlertEvent).where(AlertEvent.kind == "decision")
     )
@@ -78,13 +82,9 @@ async def test_a_rollback_drops_them(
     session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     first, _ = await two_alerts(session)
-    row = await session.get(Alert, first)
-    assert row is not None
-    decide(session, row, "grouped", "undone", None, utcnow())
+    await decide_on(session, first, "grouped", "undone", utcnow())
     await session.rollback()
-    row = await session.get(Alert, first)
-    assert row is not None
-    decide(session, row, "paged", "kept", None, utcnow())
+    await decide_on(session, first, "paged", "kept", utcnow())
     await session.commit()
     assert await history(sessionmaker) == [(first, "kept")]
 
@@ -94,12 +94,8 @@ async def test_a_session_closed_without_commit_drops_them(
 ) -> None:
     first, _ = await two_alerts(session)
     async with sessionmaker() as other:
-        row = await other.get(Alert, first)
-        assert row is not None
-        decide(other, row, "grouped", "never", None, utcnow())
-    row = await session.get(Alert, first)
-    assert row is not None
-    decide(session, row, "paged", "kept", None, utcnow())
+        await decide_on(other, first, "grouped", "never", utcnow())
+    await decide_on(session, first, "paged", "kept", utcnow())
     await session.commit()
     assert await history(sessionmaker) == [(first, "kept")]
 

@@ -150,7 +150,7 @@ class Topology:
 
     def upstream_of(self, graph: DependencyGraph, slug: str) -> frozenset[str]:
         if slug not in self.upstream:
-            found = graph.upstream(slug) if slug in graph.nodes else {}
+            found = graph.upstream(slug) if slug in graph.nodes else ()
             self.upstream[slug] = frozenset(found)
         return self.upstream[slug]
 
